@@ -1,0 +1,203 @@
+"""Every error paymux raises, under one root.
+
+    PaymuxError
+    ├── ConfigurationError          the host's settings, keys or plugins are wrong
+    │   ├── ProviderNotFound        no installed provider has that name
+    │   ├── PluginLoadError         a plugin failed to import or register
+    │   └── CertificateError        a key file is missing, damaged or its password is wrong
+    ├── ValidationError             bad input, raised before any network call
+    ├── SignatureError              a notification or redirect failed verification
+    ├── TransportError              the exchange itself failed (connect, TLS, read)
+    ├── OutcomeUnknown              the provider may or may not have acted: reconcile by order_id
+    └── ProviderError               the provider answered and refused
+        ├── ProviderValidationError the provider's own field validation failed
+        ├── DuplicateOrder          a payment with this order_id exists already
+        ├── UnknownService          the service (payment method) does not exist
+        ├── AmountOutOfRange        below the service's minimum or above its maximum
+        ├── ProviderUnavailable     maintenance: try again later
+        ├── NotAllowed              the account may not accept payments
+        ├── PaymentNotFound         no payment with that id or order_id
+        ├── AuthenticationError     the provider rejected the account or the request signature
+        ├── ProviderServerError     the provider failed (5xx) on a call that is safe to repeat
+        └── InvalidResponse         the provider's answer could not be understood
+
+Errors raised after an HTTP exchange carry its `http_status`, the parsed `body` and the
+`request_id` paymux sent as `X-Request-Id`, so a host can quote them to the provider's support.
+No error ever carries a key, a password or a request signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+
+class PaymuxError(Exception):
+    """Root of every error paymux raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.body = body
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        extras = [f"HTTP {self.http_status}"] if self.http_status is not None else []
+        if self.request_id:
+            extras.append(f"request {self.request_id}")
+        return f"{self.message} ({', '.join(extras)})" if extras else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigurationError(PaymuxError):
+    """The host's settings, certificates or plugins are wrong; nothing was sent."""
+
+
+class ProviderNotFound(ConfigurationError):
+    """No installed provider has the requested name."""
+
+
+class PluginLoadError(ConfigurationError):
+    """A plugin failed to import or to register its providers."""
+
+    def __init__(self, message: str, *, plugin: str, distribution: str | None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.distribution = distribution
+
+
+class CertificateError(ConfigurationError):
+    """A key file is missing or damaged, or its password is wrong (the password is never shown)."""
+
+
+class ValidationError(PaymuxError):
+    """The input is invalid; raised before any network call.
+
+    `fields` maps each offending field to its messages.
+    """
+
+    def __init__(self, fields: Mapping[str, Sequence[str]], message: str | None = None) -> None:
+        self.fields = {name: list(messages) for name, messages in fields.items()}
+        summary = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in self.fields.items())
+        super().__init__(message or f"invalid input: {summary}")
+
+
+class SignatureError(PaymuxError):
+    """A notification or redirect is missing its signature, is malformed, or fails verification."""
+
+
+class TransportError(PaymuxError):
+    """The HTTP exchange failed before an answer arrived.
+
+    `request_sent` is False when the request certainly never reached the provider (connection
+    refused, connect timeout, TLS failure), so repeating it cannot duplicate anything.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool, request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.request_sent = request_sent
+
+
+class OutcomeUnknown(PaymuxError):
+    """The provider may or may not have acted; ask for the status by `order_id` to find out.
+
+    Never a failure: the payment may exist.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        order_id: str,
+        http_status: int | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, body=body, request_id=request_id)
+        self.order_id = order_id
+
+
+class ProviderError(PaymuxError):
+    """The provider answered and refused; `code` names the reason in paymux's words."""
+
+    code = "provider_error"
+
+
+class ProviderValidationError(ProviderError):
+    """The provider's own validation failed; `fields` maps each field to its messages."""
+
+    code = "invalid_data"
+
+    def __init__(self, message: str, *, fields: Mapping[str, Sequence[str]], **exchange: Any):
+        super().__init__(message, **exchange)
+        self.fields = {name: list(messages) for name, messages in fields.items()}
+
+
+class DuplicateOrder(ProviderError):
+    """A payment with this order_id already exists on the provider's side."""
+
+    code = "duplicate_order"
+
+
+class UnknownService(ProviderError):
+    """The requested service (payment method) does not exist for this account."""
+
+    code = "unknown_service"
+
+
+class AmountOutOfRange(ProviderError):
+    """The amount is below the service's minimum or above its maximum."""
+
+    code = "amount_out_of_range"
+
+    def __init__(self, message: str, *, bound: str, limit: Decimal | None, **exchange: Any):
+        super().__init__(message, **exchange)
+        self.bound = bound
+        self.limit = limit
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is under maintenance; nothing was created. Try again later."""
+
+    code = "maintenance"
+
+
+class NotAllowed(ProviderError):
+    """The account is not allowed to do this."""
+
+    code = "not_allowed"
+
+
+class PaymentNotFound(ProviderError):
+    """No payment has that id or order_id."""
+
+    code = "not_found"
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the account or the request signature."""
+
+    code = "authentication_failed"
+
+
+class ProviderServerError(ProviderError):
+    """The provider failed (5xx) on a call that is safe to repeat."""
+
+    code = "server_error"
+
+
+class InvalidResponse(ProviderError):
+    """The provider's answer could not be understood (not JSON, or not the documented shape)."""
+
+    code = "invalid_response"

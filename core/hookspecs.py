@@ -1,0 +1,50 @@
+"""The hooks paymux calls. Every hook name starts with `paymux_`.
+
+Plugins implement them with the `hookimpl` marker. A provider plugin needs only
+`paymux_register_providers`; host applications implement the observer hooks to watch what
+paymux does (metrics, audit trails, storing status changes) and register themselves with
+`paymux.register_plugin(obj)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from paymux.models import Payment
+    from paymux.provider import Provider
+    from paymux.transport import Exchange
+
+hookspec = pluggy.HookspecMarker("paymux")
+hookimpl = pluggy.HookimplMarker("paymux")
+
+
+@hookspec
+def paymux_register_providers(register: Callable[[type[Provider]], None]) -> None:
+    """Register provider classes: call `register(cls)` once for each.
+
+    Called when the plugin is loaded, which happens only when one of its providers is asked for.
+    `cls.name` is the name hosts use in their configuration; it should equal the plugin's
+    entry-point name in the `paymux` group.
+    """
+
+
+@hookspec
+def paymux_exchange(exchange: Exchange) -> None:
+    """Observe one finished HTTP exchange with a provider (success or failure).
+
+    `exchange` carries the operation, URL, HTTP status, duration, request id and outcome,
+    never a body or a header value. Called on the thread that made the call; keep it quick.
+    """
+
+
+@hookspec
+def paymux_payment_update(payment: Payment, source: str) -> None:
+    """Observe a payment snapshot as a provider reported it.
+
+    `source` is "create", "status" or "notification" (notifications only after their signature
+    verified). Hosts use it to record status changes in one place.
+    """

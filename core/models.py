@@ -1,0 +1,137 @@
+"""The generic payment model every provider speaks.
+
+Money is always `Decimal`. Reprs mask personal data so that a model printed into a log or a
+traceback leaks nothing; `Payment.raw` keeps the provider's full payload for the host's storage
+and is left out of the repr.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from paymux.redaction import mask_email, mask_text
+
+
+class PaymentStatus(str, enum.Enum):
+    """Where a payment stands. UNKNOWN means the provider has not confirmed an outcome."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    CANCELED = "canceled"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the provider will not change the status any more."""
+        return self in _FINAL
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FINAL = frozenset({PaymentStatus.PAID, PaymentStatus.CANCELED, PaymentStatus.FAILED})
+
+
+class NotificationKind(str, enum.Enum):
+    """What a notification is about."""
+
+    PAYMENT = "payment"
+    PAYOUT = "payout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The payer, as far as the shop knows them. `ip` and `user_agent` come from their browser."""
+
+    ip: str
+    user_agent: str
+    account: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    post_code: str | None = None
+    birth_date: date | None = None
+
+    def __repr__(self) -> str:
+        shown = {
+            "ip": self.ip,
+            "account": self.account,
+            "email": mask_email(self.email) if self.email else None,
+            "phone": mask_text(self.phone) if self.phone else None,
+            "first_name": mask_text(self.first_name) if self.first_name else None,
+            "last_name": mask_text(self.last_name) if self.last_name else None,
+        }
+        inner = ", ".join(f"{key}={value!r}" for key, value in shown.items() if value is not None)
+        return f"Customer({inner})"
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What the shop asks a provider to charge.
+
+    `options` holds provider-specific settings (for AliKassa: `service`, `success_redirect_id`,
+    `fail_redirect_id`, `notification_endpoint_id`, `project_url`).
+    `lifetime` is how long the customer may take to pay, in seconds.
+    """
+
+    order_id: str
+    amount: Decimal
+    customer: Customer
+    currency: str | None = None
+    description: str | None = None
+    success_url: str | None = None
+    fail_url: str | None = None
+    notification_url: str | None = None
+    lifetime: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A snapshot of a payment as the provider last reported it."""
+
+    provider: str
+    id: str
+    order_id: str | None
+    status: PaymentStatus
+    amount: Decimal | None = None
+    paid_amount: Decimal | None = None
+    fee: Decimal | None = None
+    currency: str | None = None
+    is_partial: bool = False
+    redirect_url: str | None = None
+    hold_amount: Decimal | None = None
+    hold_until: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A verified notification from a provider: what changed, and the signed fields it came with."""
+
+    provider: str
+    kind: NotificationKind
+    payment: Payment
+    fields: Mapping[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A verified redirect of the customer back to the shop."""
+
+    provider: str
+    order_id: str
+    payment_uuid: str

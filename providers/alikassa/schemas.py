@@ -1,0 +1,244 @@
+"""AliKassa's wire format, in one place: every request, answer and notification field.
+
+The same schemas check what paymux sends (before any network call) and what the sandbox
+receives, so the two can never disagree about a rule.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+_AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+class Amount(fields.Field[Decimal]):
+    """A request amount: decimal(11.2), given as a string or an integer, above zero."""
+
+    default_error_messages = {  # noqa: RUF012 - marshmallow's own convention
+        "invalid": "Must be a number with at most 9 digits before the point and 2 after it.",
+        "positive": "Must be greater than 0.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+            raise self.make_error("invalid")
+        text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        if not _AMOUNT.fullmatch(text):
+            raise self.make_error("invalid")
+        amount = Decimal(text)
+        if amount <= 0:
+            raise self.make_error("positive")
+        return amount
+
+
+class WireDecimal(fields.Field[Decimal | None]):
+    """An amount in an answer: a decimal string (up to 9 places), a number, "" or null."""
+
+    default_error_messages = {"invalid": "Not a valid decimal amount."}  # noqa: RUF012
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> Decimal | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+            raise self.make_error("invalid")
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise self.make_error("invalid") from None
+        if not amount.is_finite():
+            raise self.make_error("invalid")
+        return amount
+
+
+class Flag(fields.Field[bool]):
+    """A boolean as JSON or as a query parameter ("1"/"0", "true"/"false", "")."""
+
+    default_error_messages = {"invalid": "Not a valid boolean."}  # noqa: RUF012
+    _TRUE = frozenset({"1", "true"})
+    _FALSE = frozenset({"0", "false", ""})
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if value is None:
+            return False
+        if isinstance(value, (str, int)):
+            text = str(value).strip().lower()
+            if text in self._TRUE:
+                return True
+            if text in self._FALSE:
+                return False
+        raise self.make_error("invalid")
+
+
+class PostCode(fields.Field[str]):
+    """A postal code: up to 12 digits, as text (to keep leading zeros) or an integer."""
+
+    default_error_messages = {"invalid": "Must be up to 12 digits."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self.make_error("invalid")
+        if not _DIGITS.fullmatch(str(value)):
+            raise self.make_error("invalid")
+        return str(value)
+
+
+def _text(maximum: int, *, required: bool = False) -> fields.String:
+    return fields.String(required=required, validate=validate.Length(min=1, max=maximum))
+
+
+def _url(maximum: int | None = 255) -> fields.URL:
+    return fields.URL(
+        require_tld=False,
+        schemes={"http", "https"},
+        validate=validate.Length(max=maximum) if maximum else None,
+    )
+
+
+def _reference() -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=1))
+
+
+class CreatePaymentSchema(Schema):
+    """`POST v1/payment` request body. Field order is the documented one."""
+
+    amount = Amount(required=True)
+    order_id = _text(128, required=True)
+    service = _text(100, required=True)
+    desc = fields.String(validate=validate.Length(max=128))
+    lifetime = fields.Integer(strict=True, validate=validate.Range(min=900, max=3600))
+    customer_ip = fields.IP(required=True)
+    customer_account = _text(50)
+    customer_email = fields.Email(validate=validate.Length(max=50))
+    customer_first_name = _text(50)
+    customer_last_name = _text(50)
+    customer_address = _text(50)
+    customer_phone = _text(12)
+    customer_post_code = PostCode()
+    customer_state = _text(50)
+    customer_city = _text(20)
+    customer_browser_user_agent = _text(2000, required=True)
+    customer_birth_date = fields.Date(format="%Y-%m-%d")
+    success_redirect_id = _reference()
+    fail_redirect_id = _reference()
+    notification_endpoint_id = _reference()
+    success_redirect_url = _url()
+    fail_redirect_url = _url()
+    notification_endpoint_url = _url()
+    project_url = _url(None)
+
+
+class StatusRequestSchema(Schema):
+    """`POST v1/payment/status` request body: `id` or `order_id`, exactly one."""
+
+    id = _text(128)
+    order_id = _text(128)
+
+    @validates_schema
+    def _one_reference(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if ("id" in data) == ("order_id" in data):
+            raise ValidationError("Give either id or order_id, not both.", "_schema")
+
+
+class CreatedSchema(Schema):
+    """`POST v1/payment` answer on success (HTTP 200)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    url = fields.String(required=True)
+    payment_status = fields.String(required=True)
+    id = fields.Integer(required=True)
+    uuid = fields.String(load_default=None, allow_none=True)
+
+
+class StatusSchema(Schema):
+    """`POST v1/payment/status` answer on success (HTTP 200). Most fields may be null."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.Integer(required=True)
+    payment_status = fields.String(required=True)
+    order_id = fields.String(load_default=None, allow_none=True)
+    url = fields.String(load_default=None, allow_none=True)
+    amount = WireDecimal(load_default=None, allow_none=True)
+    payment_amount = WireDecimal(load_default=None, allow_none=True)
+    is_partial_payment = Flag(load_default=False, allow_none=True)
+    hold_amount = WireDecimal(load_default=None, allow_none=True)
+    hold_at = fields.String(load_default=None, allow_none=True)
+    account_payment_amount = WireDecimal(load_default=None, allow_none=True)
+    commission_amount = WireDecimal(load_default=None, allow_none=True)
+    currency = fields.String(load_default=None, allow_none=True)
+    service_code = fields.String(load_default=None, allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """Every documented error body: a `message`, and `errors` by field for validation."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), load_default=dict
+    )
+
+
+NOTIFICATION_FIELDS = (
+    "type",
+    "id",
+    "order_id",
+    "payment_status",
+    "amount",
+    "payment_amount",
+    "commission_amount",
+    "is_partial_payment",
+    "account",
+    "service",
+    "desc",
+)
+"""The signed notification fields, in the order the gateway signs them."""
+
+
+class NotificationSchema(Schema):
+    """A notification's query parameters, once its signature has been verified."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(required=True, validate=validate.OneOf(["payment", "payout"]))
+    id = fields.Integer(required=True)
+    order_id = fields.String(required=True)
+    payment_status = fields.String(required=True)
+    amount = WireDecimal(required=True, allow_none=True)
+    payment_amount = WireDecimal(required=True, allow_none=True)
+    commission_amount = WireDecimal(required=True, allow_none=True)
+    is_partial_payment = Flag(required=True)
+    account = fields.String(required=True)
+    service = fields.String(required=True)
+    desc = fields.String(required=True)
+
+
+CREATE_PAYMENT = CreatePaymentSchema()
+STATUS_REQUEST = StatusRequestSchema()
+CREATED = CreatedSchema()
+STATUS = StatusSchema()
+ERROR = ErrorSchema()
+NOTIFICATION = NotificationSchema()

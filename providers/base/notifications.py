@@ -1,0 +1,66 @@
+"""Turning what a web framework hands over into plain, single-valued notification parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from paymux.errors import SignatureError
+from paymux.provider import NotificationInput
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def notification_params(data: NotificationInput) -> dict[str, str]:
+    """Query parameters from a mapping, a raw query string or a full URL.
+
+    Rejects (with `SignatureError`) anything a signature check could be fooled by: a parameter
+    given twice, a value that is not text, and text that is not valid UTF-8.
+    """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SignatureError("notification is not valid UTF-8") from None
+    if isinstance(data, str):
+        return _from_query(urlsplit(data).query if "?" in data else data)
+    if isinstance(data, Mapping):
+        return _from_mapping(data)
+    raise SignatureError(f"cannot read a notification from {type(data).__name__}")
+
+
+def _from_query(query: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise SignatureError("notification is not valid UTF-8") from None
+    except ValueError as error:
+        raise SignatureError(f"notification query string is malformed: {error}") from None
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params:
+            raise SignatureError(f"notification parameter {key!r} is given more than once")
+        params[key] = _checked_text(key, value)
+    return params
+
+
+def _from_mapping(data: Mapping[object, object]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise SignatureError("notification parameter names must be text")
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise SignatureError(f"notification parameter {key!r} is given more than once")
+            value = value[0]
+        if not isinstance(value, str):
+            raise SignatureError(f"notification parameter {key!r} is not text")
+        params[_checked_text("parameter name", key)] = _checked_text(key, value)
+    return params
+
+
+def _checked_text(name: str, value: str) -> str:
+    if _SURROGATE.search(value):
+        raise SignatureError(f"notification parameter {name!r} is not valid UTF-8")
+    return value
