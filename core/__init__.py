@@ -1,10 +1,10 @@
 """paymux: one interface to many payment gateways.
 
-    import paymux
+import paymux
 
-    provider = paymux.connect("shop")            # which gateway is configuration
-    payment = provider.create(paymux.PaymentRequest(...))
-    notification = provider.parse_notification(request.query_string)
+provider = paymux.connect("shop")            # which gateway is configuration
+payment = provider.create(paymux.PaymentRequest(...))
+notification = provider.parse_notification(request.query_string)
 """
 
 from paymux.config import Config, InstanceConfig, load_config

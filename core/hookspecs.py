@@ -8,6 +8,7 @@ paymux does (metrics, audit trails, storing status changes) and register themsel
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -47,4 +48,14 @@ def paymux_payment_update(payment: Payment, source: str) -> None:
 
     `source` is "create", "status" or "notification" (notifications only after their signature
     verified). Hosts use it to record status changes in one place.
+    """
+
+
+@hookspec
+def paymux_cli_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add subcommands to the `paymux` command line.
+
+    Add each with `subcommands.add_parser(name, help=...)` and give it a handler with
+    `parser.set_defaults(handler=function)`, where `function(args) -> int` returns the exit code.
+    The AliKassa plugin adds `sandbox` and `demo` this way.
     """

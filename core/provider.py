@@ -49,7 +49,7 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def status(self, *, payment_id: str | None = None, order_id: str | None = None) -> Payment:
-        """The payment's current state, by the provider's id or the shop's order_id (one of them)."""
+        """The payment's current state, by the provider's id or the shop's order_id (one only)."""
 
     @abc.abstractmethod
     def parse_notification(self, data: NotificationInput) -> Notification:
@@ -58,7 +58,7 @@ class Provider(abc.ABC):
         Never returns an unverified notification.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op unless the provider holds resources
         """Release pooled connections."""
 
     def __enter__(self: P) -> P:

@@ -102,7 +102,7 @@ class Registry:
         self._register(plugin, name, distribution)
 
     def _register(self, plugin: object, name: str | None, distribution: str | None) -> None:
-        label = name or getattr(plugin, "__name__", repr(plugin))
+        label = name or str(getattr(plugin, "__name__", repr(plugin)))
         try:
             if not self.plugin_manager.is_registered(plugin):
                 self.plugin_manager.register(plugin, name=name)
@@ -181,7 +181,6 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
 def unregister_plugin(plugin: object) -> None:
     """Remove a plugin registered with `register_plugin`."""
     default_registry().unregister(plugin)
-
 
 
 def connect(

@@ -3,6 +3,9 @@
 This module is the plugin that the `paymux` entry point `alikassa` names.
 """
 
+from __future__ import annotations
+
+import argparse
 from collections.abc import Callable
 
 from paymux.hookspecs import hookimpl
@@ -17,6 +20,7 @@ __all__ = [
     "Signer",
     "Verifier",
     "generate_certificate",
+    "paymux_cli_commands",
     "paymux_register_providers",
 ]
 
@@ -24,3 +28,10 @@ __all__ = [
 @hookimpl
 def paymux_register_providers(register: Callable[[type[Provider]], None]) -> None:
     register(AliKassaProvider)
+
+
+@hookimpl
+def paymux_cli_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from paymux.providers.alikassa.cli import add_commands
+
+    add_commands(subcommands)

@@ -28,7 +28,7 @@ Digest = Literal["sha1", "sha256"]
 DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256}
 
 PRIVATE_KEY_FILE = "private.pem"
-PASSWORD_FILE = "password.txt"
+PASSWORD_FILE = "password.txt"  # noqa: S105 - a file name, not a password
 PUBLIC_KEY_FILE = "public.pem"
 
 

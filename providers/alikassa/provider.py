@@ -50,10 +50,12 @@ class SettingsSchema(marshmallow.Schema):
     digest = fields.String(validate=validate.OneOf(sorted(DIGESTS)), load_default="sha1")
     notification_digest = fields.String(validate=validate.OneOf(sorted(DIGESTS)))
     service = fields.String()
-    connect_timeout = fields.Float(validate=validate.Range(min=0, min_inclusive=False),
-                                   load_default=5.0)
-    read_timeout = fields.Float(validate=validate.Range(min=0, min_inclusive=False),
-                                load_default=30.0)
+    connect_timeout = fields.Float(
+        validate=validate.Range(min=0, min_inclusive=False), load_default=5.0
+    )
+    read_timeout = fields.Float(
+        validate=validate.Range(min=0, min_inclusive=False), load_default=30.0
+    )
     user_agent = fields.String()
 
     @validates_schema
@@ -202,9 +204,7 @@ class AliKassaProvider(Provider):
         try:
             values = schemas.NOTIFICATION.load(signed)
         except marshmallow.ValidationError as error:
-            raise InvalidResponse(
-                f"notification: unexpected values {error.normalized_messages()}"
-            ) from None
+            raise InvalidResponse(f"notification: unexpected values {error.messages}") from None
         payment = Payment(
             provider=self.name,
             id=str(values["id"]),
@@ -222,8 +222,15 @@ class AliKassaProvider(Provider):
             payment=payment,
             fields=signed,
         )
-        emit("info", "paymux.notification", provider=self.name, instance=self.instance,
-             payment_id=payment.id, order_id=payment.order_id, status=payment.status.value)
+        emit(
+            "info",
+            "paymux.notification",
+            provider=self.name,
+            instance=self.instance,
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            status=payment.status.value,
+        )
         self._publish(payment, "notification")
         return notification
 
@@ -235,8 +242,9 @@ class AliKassaProvider(Provider):
             raise SignatureError(f"redirect is missing {', '.join(missing)}")
         message = {"order_id": params["order_id"], "uuid": params["uuid"]}
         self._notification_verifier().verify(phpjson.dumps_bytes(message), params["sign"])
-        return Redirect(provider=self.name, order_id=params["order_id"],
-                        payment_uuid=params["uuid"])
+        return Redirect(
+            provider=self.name, order_id=params["order_id"], payment_uuid=params["uuid"]
+        )
 
     def close(self) -> None:
         self._transport.close()
@@ -266,10 +274,16 @@ class AliKassaProvider(Provider):
             f"{self.base_url}/{method}", body, headers, operation=operation
         )
         if enabled("debug"):
-            emit("debug", "paymux.alikassa.exchange", operation=operation,
-                 instance=self.instance, http_status=response.status,
-                 request_id=response.request_id, request=json.loads(body),
-                 response=responses.decode(response))
+            emit(
+                "debug",
+                "paymux.alikassa.exchange",
+                operation=operation,
+                instance=self.instance,
+                http_status=response.status,
+                request_id=response.request_id,
+                request=json.loads(body),
+                response=responses.decode(response),
+            )
         return response
 
     def _notification_verifier(self) -> Verifier:
@@ -290,7 +304,15 @@ class AliKassaProvider(Provider):
         )
 
     def _publish(self, payment: Payment, source: str) -> None:
-        emit("debug", "paymux.payment", provider=self.name, instance=self.instance,
-             source=source, payment_id=payment.id, order_id=payment.order_id,
-             status=payment.status.value, raw=dict(payment.raw))
+        emit(
+            "debug",
+            "paymux.payment",
+            provider=self.name,
+            instance=self.instance,
+            source=source,
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            status=payment.status.value,
+            raw=dict(payment.raw),
+        )
         self._registry.publish_payment(payment, source)

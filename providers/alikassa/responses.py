@@ -60,7 +60,7 @@ def load(schema: marshmallow.Schema, body: Any, response: Response, what: str) -
         loaded: dict[str, Any] = schema.load(body)
     except marshmallow.ValidationError as error:
         raise InvalidResponse(
-            f"{what}: unexpected answer {error.normalized_messages()}",
+            f"{what}: unexpected answer {error.messages}",
             http_status=response.status,
             body=body,
             request_id=response.request_id,
@@ -80,8 +80,9 @@ def status_of(text: str, response: Response | None = None) -> PaymentStatus:
         ) from None
 
 
-def created_payment(response: Response, amount: Decimal | None, order_id: str,
-                    currency: str | None) -> Payment:
+def created_payment(
+    response: Response, amount: Decimal | None, order_id: str, currency: str | None
+) -> Payment:
     """The payment a successful `v1/payment` answer describes."""
     body = decode(response)
     fields = load(schemas.CREATED, body, response, "create")

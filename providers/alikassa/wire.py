@@ -9,8 +9,13 @@ from typing import Any
 from paymux.errors import ValidationError
 from paymux.models import PaymentRequest
 
-OPTIONS = ("service", "success_redirect_id", "fail_redirect_id", "notification_endpoint_id",
-           "project_url")
+OPTIONS = (
+    "service",
+    "success_redirect_id",
+    "fail_redirect_id",
+    "notification_endpoint_id",
+    "project_url",
+)
 """The AliKassa-specific keys a `PaymentRequest.options` may hold."""
 
 GENERIC_NAMES = {
@@ -24,6 +29,7 @@ GENERIC_NAMES = {
     **{name: f"options.{name}" for name in OPTIONS if name != "service"},
 }
 """AliKassa field name -> the `PaymentRequest` attribute it comes from, where they differ."""
+
 
 def create_fields(request: PaymentRequest, default_service: str | None) -> dict[str, Any]:
     """The `v1/payment` body for `request`, in the documented field order, nulls left out.
@@ -82,8 +88,12 @@ def _check_currency(currency: str | None, service: object) -> None:
         raise ValidationError({"currency": ["Must be an ISO 4217 code such as 'EUR'."]})
     if currency.lower() not in service.split("_"):
         raise ValidationError(
-            {"currency": [f"Service {service!r} does not take {currency}; choose a {currency} "
-                          f"service or leave currency out."]}
+            {
+                "currency": [
+                    f"Service {service!r} does not take {currency}; choose a {currency} "
+                    f"service or leave currency out."
+                ]
+            }
         )
 
 
@@ -91,7 +101,9 @@ def generic_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
     """Schema messages keyed by `PaymentRequest` attribute paths instead of wire names."""
     result: dict[str, list[str]] = {}
     for name, value in messages.items():
-        key = GENERIC_NAMES.get(name, name.replace("customer_", "customer.", 1)
-                                if name.startswith("customer_") else name)
+        key = GENERIC_NAMES.get(
+            name,
+            name.replace("customer_", "customer.", 1) if name.startswith("customer_") else name,
+        )
         result[key] = [str(item) for item in value] if isinstance(value, list) else [str(value)]
     return result

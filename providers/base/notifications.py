@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from paymux.errors import SignatureError
@@ -45,7 +46,7 @@ def _from_query(query: str) -> dict[str, str]:
     return params
 
 
-def _from_mapping(data: Mapping[object, object]) -> dict[str, str]:
+def _from_mapping(data: Mapping[Any, Any]) -> dict[str, str]:
     params: dict[str, str] = {}
     for key, value in data.items():
         if not isinstance(key, str):

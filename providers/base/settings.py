@@ -23,7 +23,7 @@ def validate_settings(
     except marshmallow.ValidationError as error:
         problems = "; ".join(
             f"{name}: {' '.join(map(str, messages))}"
-            for name, messages in _flat(error.normalized_messages()).items()
+            for name, messages in _flat(error.messages).items()
         )
         raise ConfigurationError(f"instance {instance!r}: {problems}") from None
     return loaded
@@ -37,6 +37,8 @@ def resolve_path(value: str | Path, base_dir: Path | None) -> Path:
 
 def _flat(messages: Any) -> dict[str, list[str]]:
     if isinstance(messages, Mapping):
-        return {str(key): value if isinstance(value, list) else [str(value)]
-                for key, value in messages.items()}
+        return {
+            str(key): value if isinstance(value, list) else [str(value)]
+            for key, value in messages.items()
+        }
     return {"_schema": list(messages)}

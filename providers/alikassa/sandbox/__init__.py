@@ -9,6 +9,7 @@ from paymux.providers.alikassa.sandbox.gateway import (
     Service,
     StoredPayment,
 )
+from paymux.providers.alikassa.sandbox.receiver import NotificationReceiver
 from paymux.providers.alikassa.sandbox.server import Merchant, Sandbox
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Fault",
     "Gateway",
     "Merchant",
+    "NotificationReceiver",
     "RecordedRequest",
     "Sandbox",
     "Service",

@@ -199,8 +199,9 @@ class Gateway:
         """Register a merchant account by its payment certificate's public key."""
         account_id = account or str(uuid.uuid4())
         with self._lock:
-            self._accounts[account_id] = Account(account_id, Verifier(public_key, self.digest),
-                                                 allowed)
+            self._accounts[account_id] = Account(
+                account_id, Verifier(public_key, self.digest), allowed
+            )
         return account_id
 
     def inject(self, fault: Fault) -> None:
@@ -246,8 +247,11 @@ class Gateway:
         service = self.services.get(data["service"])
         if service is None:
             return Answer(400, {"message": "Not exists service / No found service"})
-        missing = {name: [f"The {name.replace('_', ' ')} field is required."]
-                   for name in service.required if not data.get(name)}
+        missing = {
+            name: [f"The {name.replace('_', ' ')} field is required."]
+            for name in service.required
+            if not data.get(name)
+        }
         if missing:
             return _invalid(missing)
         amount = Decimal(str(data["amount"]))
@@ -270,8 +274,12 @@ class Gateway:
             self._payments[payment.id] = payment
             self._by_order[(account.id, payment.order_id)] = payment
             fault = self._faults.pop(0) if self._faults else None
-        answer = {"url": payment.url, "payment_status": payment.status, "id": payment.id,
-                  "uuid": payment.uuid}
+        answer = {
+            "url": payment.url,
+            "payment_status": payment.status,
+            "id": payment.id,
+            "uuid": payment.uuid,
+        }
         if fault is Fault.INTERNAL_ERROR:
             return Answer(500, {"message": "Internal server error"})
         if fault is Fault.DROP_CONNECTION:
@@ -284,7 +292,7 @@ class Gateway:
         try:
             query = schemas.STATUS_REQUEST.load(data)
         except marshmallow.ValidationError as error:
-            return _invalid(error.normalized_messages())
+            return _invalid(error.messages_dict)
         with self._lock:
             if "id" in query:
                 found = self._payments.get(int(query["id"])) if query["id"].isdigit() else None
@@ -332,9 +340,7 @@ class Gateway:
             if status == "paid":
                 paid = payment.amount if paid_amount is None else Decimal(paid_amount)
                 payment.payment_amount = paid
-                payment.commission_amount = (paid * self.commission_rate).quantize(
-                    Decimal("0.01")
-                )
+                payment.commission_amount = (paid * self.commission_rate).quantize(Decimal("0.01"))
             payment.details.update(details or {})
         return self.notify(payment) if notify else None
 
@@ -360,8 +366,11 @@ class Gateway:
         """The signed form the customer's browser posts to the success or fail URL."""
         payment = self.payment(reference)
         message = phpjson.dumps_bytes({"order_id": payment.order_id, "uuid": payment.uuid})
-        return {"order_id": payment.order_id, "uuid": payment.uuid,
-                "sign": self._signer.sign(message)}
+        return {
+            "order_id": payment.order_id,
+            "uuid": payment.uuid,
+            "sign": self._signer.sign(message),
+        }
 
     def notify(self, payment: StoredPayment) -> Delivery | None:
         """Send `payment`'s notification to its notification_endpoint_url, once."""

@@ -249,12 +249,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Answer(400, {"message": str(error)}))
             return
         payment = self.sandbox.payment(payment_id)
-        self._send(Answer(200, {
-            "payment": payment.status_body(),
-            "notification": None if delivery is None else {
-                "url": delivery.url, "http_status": delivery.http_status,
-                "error": delivery.error},
-        }))
+        self._send(
+            Answer(
+                200,
+                {
+                    "payment": payment.status_body(),
+                    "notification": None
+                    if delivery is None
+                    else {
+                        "url": delivery.url,
+                        "http_status": delivery.http_status,
+                        "error": delivery.error,
+                    },
+                },
+            )
+        )
 
     def _page(self, payment_uuid: str) -> None:
         try:
@@ -282,4 +291,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
-

@@ -1,0 +1,74 @@
+"""The `paymux` command line, run as a user runs it: in its own process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import paymux
+
+
+def run_paymux(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paymux.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_demo_pays_one_payment_end_to_end_and_exits_zero() -> None:
+    result = run_paymux("demo")
+
+    assert result.returncode == 0, result.stderr
+    assert "pending (AliKassa: wait)" in result.stdout
+    assert "signature verified" in result.stdout
+    assert "paid (AliKassa: paid)" in result.stdout
+    assert result.stdout.rstrip().endswith("done: wait -> paid, notification verified")
+
+
+def test_demo_works_with_sha256_signatures() -> None:
+    result = run_paymux("demo", "--digest", "sha256")
+
+    assert result.returncode == 0, result.stderr
+    assert "digest sha256" in result.stdout
+
+
+def test_demo_output_holds_no_key_material() -> None:
+    result = run_paymux("-vv", "demo")
+
+    assert result.returncode == 0, result.stderr
+    assert "PRIVATE KEY" not in result.stdout + result.stderr
+    assert "paymux.http" in result.stderr, "debug events should be shown with -vv"
+
+
+def test_providers_lists_alikassa_with_its_distribution() -> None:
+    result = run_paymux("providers", "--json")
+
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["alikassa"]["distribution"] == "paymux"
+    assert rows["alikassa"]["version"] == paymux.__version__
+    assert rows["alikassa"]["problem"] is None
+
+
+def test_help_names_every_command() -> None:
+    result = run_paymux("--help")
+
+    assert result.returncode == 0
+    for command in ("providers", "sandbox", "demo"):
+        assert command in result.stdout
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    assert run_paymux("pay-everything").returncode == 2
+
+
+def test_public_api_lists_every_public_name() -> None:
+    public = {name for name in dir(paymux) if not name.startswith("_")}
+    modules = {"cli", "config", "errors", "events", "hookspecs", "models", "provider",
+               "providers", "redaction", "registry", "transport"}
+
+    assert set(paymux.__all__) - {"__version__"} == public - modules
