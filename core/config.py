@@ -119,9 +119,16 @@ def load_config(
         except tomllib.TOMLDecodeError as error:
             raise ConfigurationError(f"{file} is not valid TOML: {error}") from None
         base_dir = file.resolve().parent
-    tables = {name: dict(table) for name, table in data.get("providers", {}).items()}
+    providers = data.get("providers", {})
+    if not isinstance(providers, Mapping):
+        raise ConfigurationError("'providers' must be a table of named instances")
+    for name, table in providers.items():
+        if not isinstance(table, Mapping):
+            raise ConfigurationError(f"providers.{name} must be a table of settings")
+    tables = {name: dict(table) for name, table in providers.items()}
+    file_names = {name.lower(): name for name in tables}
     for name, settings in _env_tables(environ).items():
-        tables.setdefault(name, {}).update(settings)
+        tables.setdefault(file_names.get(name, name), {}).update(settings)
     data["providers"] = tables
     if ENV_DEFAULT in environ:
         data["default"] = environ[ENV_DEFAULT]

@@ -34,12 +34,18 @@ PERSONAL_KEYS = frozenset(
 )
 EMAIL_KEYS = frozenset({"email", "customer_email"})
 
-_CARD_RUN = re.compile(r"(?<!\d)(\d{6})\d{3,9}(\d{4})(?!\d)")
+_CARD_RUN = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+"""13 to 19 digits, alone or in groups split by single spaces or dashes."""
 
 
 def mask_card(text: str) -> str:
     """Keep the first 6 and last 4 digits of every card-number-like run of digits."""
-    return _CARD_RUN.sub(lambda m: f"{m[1]}{'*' * (len(m[0]) - 10)}{m[2]}", text)
+    return _CARD_RUN.sub(_mask_digits, text)
+
+
+def _mask_digits(match: re.Match[str]) -> str:
+    digits = [char for char in match[0] if char.isdigit()]
+    return "".join(digits[:6]) + "*" * (len(digits) - 10) + "".join(digits[-4:])
 
 
 def mask_text(text: str) -> str:
@@ -66,6 +72,12 @@ def redact_value(key: str, value: Any) -> Any:
         return redact(value)
     if isinstance(value, (list, tuple)):
         return [redact_value(key, item) for item in value]
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and lowered in CARD_KEYS | EMAIL_KEYS | PERSONAL_KEYS
+    ):
+        value = str(value)  # a card number or phone sent as a JSON number is still one
     if not isinstance(value, str):
         return value
     if lowered in CARD_KEYS:

@@ -79,7 +79,8 @@ class Registry:
     def unregister(self, plugin: object) -> None:
         """Remove a plugin registered with `register` (providers it registered stay known)."""
         with self._lock:
-            self.plugin_manager.unregister(plugin)
+            if self.plugin_manager.is_registered(plugin):
+                self.plugin_manager.unregister(plugin)
 
     def publish_exchange(self, exchange: Exchange) -> None:
         self.plugin_manager.hook.paymux_exchange(exchange=exchange)

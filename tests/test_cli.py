@@ -68,7 +68,18 @@ def test_an_unknown_command_is_a_usage_error() -> None:
 
 def test_public_api_lists_every_public_name() -> None:
     public = {name for name in dir(paymux) if not name.startswith("_")}
-    modules = {"cli", "config", "errors", "events", "hookspecs", "models", "provider",
-               "providers", "redaction", "registry", "transport"}
+    modules = {
+        "cli",
+        "config",
+        "errors",
+        "events",
+        "hookspecs",
+        "models",
+        "provider",
+        "providers",
+        "redaction",
+        "registry",
+        "transport",
+    }
 
     assert set(paymux.__all__) - {"__version__"} == public - modules

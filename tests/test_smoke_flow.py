@@ -15,7 +15,7 @@ def test_a_payment_goes_from_pending_to_paid_with_a_verified_notification(
     assert created.status is PaymentStatus.PENDING
 
     sandbox.settle(created.id, "paid")
-    assert receiver.arrived.wait(5)
+    assert receiver.wait_for(1)
     notification = provider.parse_notification(receiver.received[0])
 
     assert notification.payment.id == created.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ class SettingsSchema(marshmallow.Schema):
     def _one_private_key(self, data: dict[str, Any], **kwargs: Any) -> None:
         if ("certificate_dir" in data) == ("private_key" in data):
             raise marshmallow.ValidationError(
-                "Give certificate_dir (the unpacked certificate folder) or private_key, not both.",
+                "Give exactly one of certificate_dir (the unpacked certificate folder) "
+                "and private_key.",
                 "certificate_dir",
             )
         if "certificate_dir" in data and ("password" in data or "password_file" in data):
@@ -167,9 +169,11 @@ class AliKassaProvider(Provider):
             raise self._unknown(request.order_id, response, responses.error(response, "create"))
         if response.status != 200:
             raise responses.error(response, "create")
+        # Validated above as a Decimal, an int or a decimal string; money leaves as a Decimal.
+        amount = Decimal(str(request.amount))
         try:
             payment = responses.created_payment(
-                response, request.amount, request.order_id, request.currency
+                response, amount, request.order_id, request.currency
             )
         except InvalidResponse as error:
             raise self._unknown(request.order_id, response, error) from error

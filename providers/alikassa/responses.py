@@ -150,9 +150,9 @@ def error(response: Response, operation: str) -> ProviderError:
         return DuplicateOrder(text, **exchange)
     if "not exists service" in lowered or "no found service" in lowered:
         return UnknownService(text, **exchange)
-    if "not allowed" in lowered:
+    if "project not allowed" in lowered:
         return NotAllowed(text, **exchange)
-    if "not found" in lowered:
+    if "payment not found" in lowered:
         return PaymentNotFound(text, **exchange)
     bound = _BOUND.search(message)
     if bound:

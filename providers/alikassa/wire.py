@@ -9,6 +9,8 @@ from typing import Any
 from paymux.errors import ValidationError
 from paymux.models import PaymentRequest
 
+CENT = Decimal("0.01")
+
 OPTIONS = (
     "service",
     "success_redirect_id",
@@ -27,8 +29,10 @@ GENERIC_NAMES = {
     "fail_redirect_url": "fail_url",
     "notification_endpoint_url": "notification_url",
     **{name: f"options.{name}" for name in OPTIONS if name != "service"},
+    "id": "payment_id",
 }
-"""AliKassa field name -> the `PaymentRequest` attribute it comes from, where they differ."""
+"""AliKassa field name -> the `PaymentRequest` attribute (or `status()` argument) it comes from,
+where they differ."""
 
 
 def create_fields(request: PaymentRequest, default_service: str | None) -> dict[str, Any]:
@@ -75,10 +79,19 @@ def create_fields(request: PaymentRequest, default_service: str | None) -> dict[
 
 
 def _amount_text(amount: object) -> object:
-    """Decimals travel as plain decimal strings; floats are refused outright."""
+    """Decimals travel as plain decimal strings; floats are refused outright.
+
+    Trailing zeros beyond two places are dropped (`100.000` is sent as `100.00`): the value is
+    exact either way, and AliKassa takes at most two decimal places.
+    """
     if isinstance(amount, float):
         raise ValidationError({"amount": ["Must be a Decimal, never a float."]})
-    return format(amount, "f") if isinstance(amount, Decimal) else amount
+    if not isinstance(amount, Decimal):
+        return amount
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and amount == amount.quantize(CENT):
+        amount = amount.quantize(CENT)
+    return format(amount, "f")
 
 
 def _check_currency(currency: str | None, service: object) -> None:

@@ -36,7 +36,10 @@ class NotificationReceiver:
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}/notify"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="paymux-receiver", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="paymux-receiver",
+            daemon=True,
         )
         self._thread.start()
 

@@ -99,8 +99,12 @@ class Sandbox:
         return f"http://{host!s}:{port}"
 
     def start(self) -> Sandbox:
+        # serve_forever's default poll interval (0.5 s) is how long stop() waits: keep it short.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="paymux-sandbox", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="paymux-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self
