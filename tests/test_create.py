@@ -7,6 +7,7 @@ and headers it received.
 from __future__ import annotations
 
 import base64
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -464,3 +465,22 @@ def test_the_validation_error_is_not_a_provider_error(provider: AliKassaProvider
     assert not isinstance(raised.value, paymux.ProviderError)
     assert raised.value.http_status is None
     assert raised.value.request_id is None
+
+
+def test_an_exact_amount_written_with_extra_zeros_is_sent_with_two_places(
+    provider: AliKassaProvider, sandbox: Sandbox
+) -> None:
+    """`Decimal("100.000")` is exactly 100.00: sent as such, never rounded or refused."""
+    provider.create(payment_request(amount=Decimal("100.000")))
+
+    assert json.loads(sandbox.requests[-1].body)["amount"] == "100.00"
+
+
+def test_an_amount_with_a_third_significant_decimal_is_refused_before_sending(
+    provider: AliKassaProvider, sandbox: Sandbox
+) -> None:
+    with pytest.raises(paymux.ValidationError) as raised:
+        provider.create(payment_request(amount=Decimal("100.005")))
+
+    assert "amount" in raised.value.fields
+    assert sandbox.requests == []
