@@ -209,4 +209,6 @@ def generate_certificate(
 def _write_private(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
+        # open()'s mode applies only to a new file: tighten an existing one before writing.
+        os.chmod(path, 0o600)
         file.write(data)

@@ -47,7 +47,7 @@ def dumps(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, int):
-        return str(value)
+        return str(int(value))
     if isinstance(value, Mapping):
         if not value:
             return "[]"

@@ -67,6 +67,10 @@ class SettingsSchema(marshmallow.Schema):
                 "and private_key.",
                 "certificate_dir",
             )
+        if "password" in data and "password_file" in data:
+            raise marshmallow.ValidationError(
+                "Give password or password_file, not both.", "password"
+            )
         if "certificate_dir" in data and ("password" in data or "password_file" in data):
             raise marshmallow.ValidationError(
                 "certificate_dir brings its own password.txt.", "password"
