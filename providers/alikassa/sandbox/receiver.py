@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
+
+from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
 
 
 class NotificationReceiver:
@@ -14,34 +16,14 @@ class NotificationReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.received: list[str] = []
         self._arrived = threading.Condition()
-        receiver = self
+        self._server = LoopbackServer(_Handler, host, port, context=self)
+        self.url = f"{self._server.origin}/notify"
+        self._server.start("paymux-receiver")
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                with receiver._arrived:
-                    receiver.received.append(self.path)
-                    receiver._arrived.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"OK")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: requests are recorded, not printed."""
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}/notify"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="paymux-receiver",
-            daemon=True,
-        )
-        self._thread.start()
+    def record(self, path: str) -> None:
+        with self._arrived:
+            self.received.append(path)
+            self._arrived.notify_all()
 
     def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[str]:
         """Block until `count` requests have arrived; returns them (fewer on timeout)."""
@@ -50,9 +32,7 @@ class NotificationReceiver:
             return list(self.received)
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.stop()
 
     def __enter__(self) -> NotificationReceiver:
         return self
@@ -64,3 +44,18 @@ class NotificationReceiver:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        receiver: NotificationReceiver = context_of(self)
+        receiver.record(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: requests are recorded, not printed."""

@@ -17,11 +17,10 @@ import html
 import json
 import re
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -45,6 +44,7 @@ from paymux.providers.alikassa.sandbox.gateway import (
     Service,
     StoredPayment,
 )
+from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
 
 _SETTLE = re.compile(r"/sandbox/payments/(\d+)/settle")
 
@@ -82,39 +82,24 @@ class Sandbox:
             self.notification_certificate.private_key.read_bytes(),
             read_password(self.notification_certificate.password_file),
         )
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
-        self._server.sandbox = self  # type: ignore[attr-defined]
+        self._server = LoopbackServer(_Handler, host, port, context=self)
         self.gateway = Gateway(
             notification_key=notification_key,
             digest=digest,
             services=services,
             page_url=self.url,
         )
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.origin
 
     def start(self) -> Sandbox:
-        # serve_forever's default poll interval (0.5 s) is how long stop() waits: keep it short.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="paymux-sandbox",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server.start("paymux-sandbox")
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._server.stop()
         self._tempdir.cleanup()
 
     def __enter__(self) -> Sandbox:
@@ -216,7 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def sandbox(self) -> Sandbox:
-        return self.server.sandbox  # type: ignore[attr-defined, no-any-return]
+        sandbox: Sandbox = context_of(self)
+        return sandbox
 
     def do_GET(self) -> None:
         gateway = self.sandbox.gateway
