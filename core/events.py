@@ -15,8 +15,9 @@ import structlog
 
 from paymux.redaction import redact
 
+_STDLIB_LOGGER = logging.getLogger("paymux")
 _STDLIB_FALLBACK = structlog.wrap_logger(
-    logging.getLogger("paymux"),
+    _STDLIB_LOGGER,
     processors=[
         structlog.stdlib.filter_by_level,
         structlog.processors.add_log_level,
@@ -24,7 +25,6 @@ _STDLIB_FALLBACK = structlog.wrap_logger(
     ],
     wrapper_class=structlog.stdlib.BoundLogger,
 )
-
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -34,14 +34,25 @@ _LEVELS = {
 }
 
 
+def _logger() -> Any:
+    """The host's structlog logger when structlog is configured, else the stdlib fallback."""
+    return structlog.get_logger("paymux").bind() if structlog.is_configured() else _STDLIB_FALLBACK
+
+
+def _is_enabled(logger: Any, level: str) -> bool:
+    if logger is _STDLIB_FALLBACK:
+        return _STDLIB_LOGGER.isEnabledFor(_LEVELS[level])
+    check = getattr(logger, "is_enabled_for", None) or getattr(logger, "isEnabledFor", None)
+    return bool(check(_LEVELS[level])) if check is not None else True
+
+
 def enabled(level: str) -> bool:
-    """Whether an event at `level` could be shown; lets callers skip costly detail."""
-    return structlog.is_configured() or logging.getLogger("paymux").isEnabledFor(_LEVELS[level])
+    """Whether an event at `level` would be shown; lets callers skip building costly detail."""
+    return _is_enabled(_logger(), level)
 
 
 def emit(level: str, event: str, **fields: Any) -> None:
     """Emit one redacted event at `level` ("debug", "info", "warning", "error")."""
-    if not enabled(level):
-        return
-    logger = structlog.get_logger("paymux") if structlog.is_configured() else _STDLIB_FALLBACK
-    getattr(logger, level)(event, **redact(fields))
+    logger = _logger()
+    if _is_enabled(logger, level):
+        getattr(logger, level)(event, **redact(fields))

@@ -1,0 +1,697 @@
+"""HTTP benchmarks against the AliKassa sandbox on loopback (issue items 1, 2 and 5).
+
+    python benchmarks/bench_http.py            # full run, a minute or two
+    python benchmarks/bench_http.py --quick    # smoke run
+
+The sandbox runs in a separate process (see `_common.SandboxProcess`); this process is only the
+client, so `time.process_time()` here is the client's CPU and nothing of the server's.
+
+Three clients do the same work, interleaved in every round:
+
+* `paymux`    - `paymux.connect(settings)` once, then `provider.create(...)` and
+                `provider.status(...)`: schema validation, PHP-form JSON, RSA signature,
+                pooled keep-alive session, answer parsed into a `Payment`, events, hooks.
+* `floor`     - the least a correct Python client can do: key decrypted once, one
+                `requests.Session` (keep-alive), compact `json.dumps`, sign, post, `r.json()`.
+* `reference` - the Python sample from AliKassa's "Create Payment" page (the seeds), reproduced
+                as written: `json.dumps` with default separators, `password.txt` and
+                `private.pem` read and the key decrypted on every call, `requests.post` (a new
+                session, hence a new connection) on every call. Only the certificate folder and
+                the base URL are parameters instead of constants.
+
+A fourth, `paymux+structlog`, is paymux again while the host has configured structlog (level
+INFO, output discarded), the common set-up in applications: it shows what paymux's events cost
+when a host has logging switched on.
+
+Measured: sequential create and status (throughput, median latency, client CPU per call, and
+the sandbox's CPU per call for reference), then status checks from N threads sharing one client
+(N = 1, 4, 16). Every round runs the clients in short blocks whose order rotates, and adds the
+blocks up; the numbers are medians over rounds.
+
+The sandbox process sets TCP_NODELAY on its connections: as shipped, every answer waits ~40 ms
+for a delayed ACK (see `_common.NODELAY_NOTE`), which would hide every client difference. A last
+short table measures the sandbox unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+import structlog
+from _common import (
+    JSON,
+    NODELAY_NOTE,
+    SandboxProcess,
+    Target,
+    finish,
+    median,
+    parser,
+    ratio,
+    rounds_for,
+    table,
+)
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from requests.adapters import HTTPAdapter
+
+import paymux
+from paymux.providers.alikassa import AliKassaProvider
+
+USER_AGENT = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:84.0) Gecko/20100101 Firefox/84.0"
+CUSTOMER_IP = "18.191.80.10"
+SERVICE = "payment_card_rub_hpp"
+THREADS = (1, 4, 16)
+
+
+# -- the seeds' Python client, as written (key and connection per call) -----------------------
+
+
+def reference_request_payment(
+    cert_dir: str, base_url: str, method: str, account: str, data: dict[str, Any]
+) -> Any:
+    """`request_payment` from the seeds' Python sample. Differences from the page: the
+    certificate folder and base URL are parameters (the page hard-codes `cert/payment/` and
+    `https://api-merchant.alikassa.io`), and it carries type annotations."""
+    data_bytes = json.dumps(data).encode("utf-8")
+    with open(os.path.join(cert_dir, "password.txt"), "rb") as f:
+        password = f.read().strip()
+    with open(os.path.join(cert_dir, "private.pem"), "rb") as f:
+        private_key = serialization.load_pem_private_key(f.read(), password=password)
+    assert isinstance(private_key, rsa.RSAPrivateKey)
+    signature = private_key.sign(data_bytes, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    sign = base64.b64encode(signature).decode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        "Account": account,
+        "Sign": sign,
+        "User-Agent": "AliKassa2.0 API",
+    }
+    resp = requests.post(f"{base_url}/{method}", data=data_bytes, headers=headers, timeout=30)
+    return resp.json()
+
+
+# -- the floor: the least a correct Python client can do --------------------------------------
+
+
+class FloorClient:
+    """Key decrypted once, one keep-alive `requests.Session`, compact JSON, sign, post."""
+
+    def __init__(self, account: str, cert_dir: Path, base_url: str, pool_size: int = 32) -> None:
+        password = (cert_dir / "password.txt").read_bytes().strip()
+        key = serialization.load_pem_private_key(
+            (cert_dir / "private.pem").read_bytes(), password=password
+        )
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self._key = key
+        self._account = account
+        self._base_url = base_url
+        self._session = requests.Session()
+        # Sized like paymux's pool, so that 16 threads do not each open a fresh connection.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    def request(self, method: str, data: dict[str, Any]) -> Any:
+        body = json.dumps(data, separators=(",", ":")).encode()
+        signature = self._key.sign(body, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+        answer = self._session.post(
+            f"{self._base_url}/{method}",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "Account": self._account,
+                "Sign": base64.b64encode(signature).decode("ascii"),
+            },
+            timeout=(5, 30),
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"floor client: HTTP {answer.status_code} {answer.text[:200]}")
+        return answer.json()
+
+    def close(self) -> None:
+        self._session.close()
+
+
+# -- the clients as the benchmark drives them -------------------------------------------------
+
+
+@dataclass
+class Client:
+    """`create(order_id) -> payment id` and `status(payment id)`, plus the payment to poll."""
+
+    name: str
+    create: Callable[[str], str]
+    status: Callable[[str], None]
+    context: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
+    polled: str = ""
+
+
+def paymux_client(name: str, provider: AliKassaProvider) -> Client:
+    options = {
+        "service": SERVICE,
+        "success_redirect_id": 1,
+        "fail_redirect_id": 1,
+        "notification_endpoint_id": 5,
+    }
+
+    def create(order_id: str) -> str:
+        payment = provider.create(
+            paymux.PaymentRequest(
+                order_id=order_id,
+                amount=Decimal("500"),
+                customer=paymux.Customer(ip=CUSTOMER_IP, user_agent=USER_AGENT),
+                options=options,
+            )
+        )
+        return payment.id
+
+    def status(payment_id: str) -> None:
+        payment = provider.status(payment_id=payment_id)
+        if payment.status is not paymux.PaymentStatus.PENDING:
+            raise RuntimeError(f"unexpected status {payment.status}")
+
+    return Client(name, create, status)
+
+
+def floor_client(floor: FloorClient) -> Client:
+    def create(order_id: str) -> str:
+        answer = floor.request(
+            "v1/payment",
+            {
+                "amount": "500",
+                "order_id": order_id,
+                "service": SERVICE,
+                "customer_ip": CUSTOMER_IP,
+                "customer_browser_user_agent": USER_AGENT,
+                "success_redirect_id": 1,
+                "fail_redirect_id": 1,
+                "notification_endpoint_id": 5,
+            },
+        )
+        return str(answer["id"])
+
+    def status(payment_id: str) -> None:
+        answer = floor.request("v1/payment/status", {"id": payment_id})
+        if answer["payment_status"] != "wait":
+            raise RuntimeError(f"unexpected status {answer['payment_status']}")
+
+    return Client("floor", create, status)
+
+
+def reference_client(sandbox: SandboxProcess) -> Client:
+    cert_dir = str(sandbox.certificate_dir)
+    base_url = sandbox.base_url
+    account = sandbox.account
+
+    def create(order_id: str) -> str:
+        # The sample's own request, with a unique order_id.
+        payment = reference_request_payment(
+            cert_dir,
+            base_url,
+            "v1/payment",
+            account,
+            {
+                "order_id": order_id,
+                "amount": 500,
+                "customer_browser_user_agent": USER_AGENT,
+                "customer_ip": CUSTOMER_IP,
+                "success_redirect_id": 1,
+                "fail_redirect_id": 1,
+                "notification_endpoint_id": 5,
+                "service": SERVICE,
+            },
+        )
+        return str(payment["id"])
+
+    def status(payment_id: str) -> None:
+        payment = reference_request_payment(
+            cert_dir, base_url, "v1/payment/status", account, {"id": payment_id}
+        )
+        if payment["payment_status"] != "wait":
+            raise RuntimeError(f"unexpected status {payment['payment_status']}")
+
+    return Client("reference", create, status)
+
+
+@contextlib.contextmanager
+def host_structlog() -> Iterator[None]:
+    """A host that configured structlog at INFO (output discarded) for the duration."""
+    with open(os.devnull, "w", encoding="utf-8") as sink:
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso"),
+                structlog.processors.JSONRenderer(),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            logger_factory=structlog.PrintLoggerFactory(sink),
+            cache_logger_on_first_use=True,
+        )
+        try:
+            yield
+        finally:
+            structlog.reset_defaults()
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+_order_ids = itertools.count(1)
+
+
+def next_order_id(client: str) -> str:
+    return f"bench-{client}-{next(_order_ids)}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one block of calls (or a whole round, blocks added up) took."""
+
+    calls: int
+    wall: float
+    cpu: float
+    server_cpu: float
+    latencies: tuple[float, ...]
+
+    @property
+    def throughput(self) -> float:
+        return self.calls / self.wall
+
+    @property
+    def cpu_per_call(self) -> float:
+        return self.cpu / self.calls
+
+    @classmethod
+    def total(cls, blocks: Sequence[Run]) -> Run:
+        return cls(
+            sum(block.calls for block in blocks),
+            sum(block.wall for block in blocks),
+            sum(block.cpu for block in blocks),
+            sum(block.server_cpu for block in blocks),
+            tuple(latency for block in blocks for latency in block.latencies),
+        )
+
+    def as_json(self) -> JSON:
+        return {
+            "calls": self.calls,
+            "wall_s": self.wall,
+            "client_cpu_s": self.cpu,
+            "server_cpu_s": self.server_cpu,
+            "throughput_per_s": self.throughput,
+            "latency_median_ms": median(self.latencies) * 1000,
+            "client_cpu_per_call_us": self.cpu / self.calls * 1e6,
+            "server_cpu_per_call_us": self.server_cpu / self.calls * 1e6,
+        }
+
+
+def sequential(client: Client, operation: str, calls: int, sandbox: SandboxProcess) -> Run:
+    """`calls` creates (or status checks) one after another on this thread."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+    with client.context():
+        server_before = sandbox.cpu()
+        cpu_before = time.process_time()
+        started = clock()
+        if operation == "create":
+            for _ in range(calls):
+                begin = clock()
+                client.create(next_order_id(client.name))
+                latencies.append(clock() - begin)
+        else:
+            for _ in range(calls):
+                begin = clock()
+                client.status(client.polled)
+                latencies.append(clock() - begin)
+        wall = clock() - started
+        cpu = time.process_time() - cpu_before
+        server_cpu = sandbox.cpu() - server_before
+    return Run(calls, wall, cpu, server_cpu, tuple(latencies))
+
+
+def threaded(client: Client, threads: int, calls: int, sandbox: SandboxProcess) -> Run:
+    """`calls` status checks split over `threads` threads that share `client`."""
+    per_thread = max(1, calls // threads)
+    barrier = threading.Barrier(threads + 1)
+    failures: list[BaseException] = []
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+
+    def work(mine: list[float]) -> None:
+        clock = time.perf_counter
+        barrier.wait()
+        try:
+            for _ in range(per_thread):
+                begin = clock()
+                client.status(client.polled)
+                mine.append(clock() - begin)
+        except BaseException as error:
+            failures.append(error)
+
+    workers = [
+        threading.Thread(target=work, args=(latencies[i],), daemon=True) for i in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    server_before = sandbox.cpu()
+    cpu_before = time.process_time()
+    barrier.wait()
+    started = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    server_cpu = sandbox.cpu() - server_before
+    if failures:
+        raise failures[0]
+    return Run(
+        per_thread * threads,
+        wall,
+        cpu,
+        server_cpu,
+        tuple(value for mine in latencies for value in mine),
+    )
+
+
+def summarise(runs: Sequence[Run]) -> JSON:
+    """Medians over rounds (each round is the sum of its interleaved blocks)."""
+    return {
+        "throughput_per_s": median(run.throughput for run in runs),
+        "latency_median_ms": median(median(run.latencies) for run in runs) * 1000,
+        "client_cpu_per_call_us": median(run.cpu_per_call for run in runs) * 1e6,
+        "server_cpu_per_call_us": median(run.server_cpu / run.calls for run in runs) * 1e6,
+        "rounds": [run.as_json() for run in runs],
+    }
+
+
+def spread(ours: Sequence[Run], theirs: Sequence[Run], value: Callable[[Run], float]) -> JSON:
+    """The ratio round by round (both measured in the same round), and its range."""
+    ratios = [ratio(value(a), value(b)) for a, b in zip(ours, theirs, strict=True)]
+    return {"per_round": ratios, "min": min(ratios), "max": max(ratios)}
+
+
+def rotate(items: Sequence[Client], by: int) -> list[Client]:
+    by %= len(items)
+    return [*items[by:], *items[:by]]
+
+
+def main() -> int:
+    options = parser(__doc__.split("\n\n")[0] if __doc__ else "")
+    options.add_argument("--key-size", type=int, default=2048, help="RSA key size (2048)")
+    args = options.parse_args()
+    rounds = rounds_for(args, full=7)
+    quick: bool = args.quick
+    sizes = {
+        "blocks": 2 if quick else 8,
+        "block": 4 if quick else 25,
+        "reference_block": 1 if quick else 3,
+        "threaded_blocks": 1 if quick else 4,
+        "threaded_block": 16 if quick else 128,
+        "shipped_calls": 3 if quick else 40,
+    }
+    print(f"bench_http: {rounds} round(s), {args.key_size}-bit keys, sizes {sizes}")
+
+    with (
+        tempfile.TemporaryDirectory(prefix="paymux-bench-") as folder,
+        SandboxProcess(Path(folder), key_size=args.key_size) as sandbox,
+    ):
+        provider = paymux.connect(sandbox.settings)
+        assert isinstance(provider, AliKassaProvider)
+        floor = FloorClient(sandbox.account, sandbox.certificate_dir, sandbox.base_url)
+        clients = [
+            paymux_client("paymux", provider),
+            floor_client(floor),
+            reference_client(sandbox),
+        ]
+        logged = paymux_client("paymux+structlog", provider)
+        logged.context = host_structlog
+        clients.append(logged)
+        for client in clients:  # warm up, and make the payment each client polls
+            with client.context():
+                client.polled = client.create(next_order_id(client.name))
+                client.status(client.polled)
+
+        seq: dict[str, dict[str, list[Run]]] = {
+            c.name: {"create": [], "status": []} for c in clients
+        }
+        conc: dict[str, dict[int, list[Run]]] = {
+            c.name: {n: [] for n in THREADS} for c in clients[:2]
+        }
+        for number in range(rounds):
+            # Short blocks, the clients' order rotating from block to block, so that a drift in
+            # the machine's speed lands on every client alike; a round adds its blocks up.
+            for operation in ("create", "status"):
+                blocks: dict[str, list[Run]] = {c.name: [] for c in clients}
+                for block in range(sizes["blocks"]):
+                    for client in rotate(clients, number + block):
+                        calls = sizes["reference_block" if client.name == "reference" else "block"]
+                        blocks[client.name].append(sequential(client, operation, calls, sandbox))
+                for client in clients:
+                    seq[client.name][operation].append(Run.total(blocks[client.name]))
+            for threads in THREADS:
+                threaded_blocks: dict[str, list[Run]] = {c.name: [] for c in clients[:2]}
+                for block in range(sizes["threaded_blocks"]):
+                    for client in rotate(clients[:2], number + block):
+                        threaded_blocks[client.name].append(
+                            threaded(client, threads, sizes["threaded_block"], sandbox)
+                        )
+                for client in clients[:2]:
+                    conc[client.name][threads].append(Run.total(threaded_blocks[client.name]))
+            print(f"  round {number + 1}/{rounds} done", flush=True)
+        provider.close()
+        floor.close()
+
+    # The same status loop against the sandbox exactly as shipped (Nagle on): see NODELAY_NOTE.
+    as_shipped: dict[str, JSON] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="paymux-bench-") as folder,
+        SandboxProcess(Path(folder), key_size=args.key_size, nodelay=False) as sandbox,
+    ):
+        provider = paymux.connect(sandbox.settings)
+        assert isinstance(provider, AliKassaProvider)
+        floor = FloorClient(sandbox.account, sandbox.certificate_dir, sandbox.base_url)
+        for client in (paymux_client("paymux", provider), floor_client(floor)):
+            client.polled = client.create(next_order_id(client.name))
+            run = sequential(client, "status", sizes["shipped_calls"], sandbox)
+            as_shipped[client.name] = {
+                "throughput_per_s": run.throughput,
+                "latency_median_ms": median(run.latencies) * 1000,
+                "client_cpu_per_call_us": run.cpu / run.calls * 1e6,
+            }
+        provider.close()
+        floor.close()
+
+    sequential_results = {
+        name: {operation: summarise(runs) for operation, runs in ops.items()}
+        for name, ops in seq.items()
+    }
+    threaded_results = {
+        name: {str(n): summarise(runs) for n, runs in by_threads.items()}
+        for name, by_threads in conc.items()
+    }
+
+    def seq_value(name: str, operation: str, key: str) -> float:
+        return float(sequential_results[name][operation][key])
+
+    def thr_value(name: str, threads: int) -> float:
+        return float(threaded_results[name][str(threads)]["throughput_per_s"])
+
+    rows: list[tuple[object, ...]] = []
+    for name, ops in sequential_results.items():
+        for operation, result in ops.items():
+            rows.append(
+                (
+                    name,
+                    operation,
+                    result["throughput_per_s"],
+                    result["latency_median_ms"],
+                    result["client_cpu_per_call_us"],
+                    result["server_cpu_per_call_us"],
+                )
+            )
+    print()
+    print("Sequential calls, one client thread (medians over rounds)")
+    print(
+        table(
+            [
+                "client",
+                "call",
+                "calls/s",
+                "latency ms",
+                "client CPU us/call",
+                "sandbox CPU us/call",
+            ],
+            rows,
+        )
+    )
+    rows = []
+    for threads in THREADS:
+        for name in conc:
+            result = threaded_results[name][str(threads)]
+            rows.append(
+                (
+                    threads,
+                    name,
+                    result["throughput_per_s"],
+                    result["latency_median_ms"],
+                    result["client_cpu_per_call_us"],
+                )
+            )
+    print()
+    print("Status checks from N threads sharing one client (medians over rounds)")
+    print(table(["threads", "client", "calls/s", "latency ms", "client CPU us/call"], rows))
+    overhead = {
+        operation: seq_value("paymux", operation, "client_cpu_per_call_us")
+        - seq_value("floor", operation, "client_cpu_per_call_us")
+        for operation in ("create", "status")
+    }
+    print()
+    print(
+        f"paymux's client CPU over the floor's: {overhead['create']:.0f} us per create, "
+        f"{overhead['status']:.0f} us per status"
+    )
+    print()
+    print("Status checks against the sandbox as shipped (Nagle on, one round)")
+    print(
+        table(
+            ["client", "calls/s", "latency ms", "client CPU us/call"],
+            [
+                (
+                    name,
+                    shipped["throughput_per_s"],
+                    shipped["latency_median_ms"],
+                    shipped["client_cpu_per_call_us"],
+                )
+                for name, shipped in as_shipped.items()
+            ],
+        )
+    )
+    print(NODELAY_NOTE)
+
+    ratios = {
+        "create_throughput_paymux_over_reference": ratio(
+            seq_value("paymux", "create", "throughput_per_s"),
+            seq_value("reference", "create", "throughput_per_s"),
+        ),
+        "status_throughput_paymux_over_reference": ratio(
+            seq_value("paymux", "status", "throughput_per_s"),
+            seq_value("reference", "status", "throughput_per_s"),
+        ),
+        "create_throughput_paymux_over_floor": ratio(
+            seq_value("paymux", "create", "throughput_per_s"),
+            seq_value("floor", "create", "throughput_per_s"),
+        ),
+        "status_throughput_paymux_over_floor": ratio(
+            seq_value("paymux", "status", "throughput_per_s"),
+            seq_value("floor", "status", "throughput_per_s"),
+        ),
+        "create_client_cpu_paymux_over_floor": ratio(
+            seq_value("paymux", "create", "client_cpu_per_call_us"),
+            seq_value("floor", "create", "client_cpu_per_call_us"),
+        ),
+        "status_client_cpu_paymux_over_floor": ratio(
+            seq_value("paymux", "status", "client_cpu_per_call_us"),
+            seq_value("floor", "status", "client_cpu_per_call_us"),
+        ),
+        "create_client_cpu_paymux_structlog_over_floor": ratio(
+            seq_value("paymux+structlog", "create", "client_cpu_per_call_us"),
+            seq_value("floor", "create", "client_cpu_per_call_us"),
+        ),
+        "status_client_cpu_paymux_structlog_over_floor": ratio(
+            seq_value("paymux+structlog", "status", "client_cpu_per_call_us"),
+            seq_value("floor", "status", "client_cpu_per_call_us"),
+        ),
+        **{
+            f"status_throughput_{n}_threads_paymux_over_floor": ratio(
+                thr_value("paymux", n), thr_value("floor", n)
+            )
+            for n in THREADS
+        },
+    }
+    spreads = {
+        "create_throughput_paymux_over_reference": spread(
+            seq["paymux"]["create"], seq["reference"]["create"], lambda run: run.throughput
+        ),
+        "create_client_cpu_paymux_over_floor": spread(
+            seq["paymux"]["create"], seq["floor"]["create"], lambda run: run.cpu_per_call
+        ),
+        "status_client_cpu_paymux_over_floor": spread(
+            seq["paymux"]["status"], seq["floor"]["status"], lambda run: run.cpu_per_call
+        ),
+        **{
+            f"status_throughput_{n}_threads_paymux_over_floor": spread(
+                conc["paymux"][n], conc["floor"][n], lambda run: run.throughput
+            )
+            for n in THREADS
+        },
+    }
+
+    def rounds_range(name: str) -> str:
+        return f"; round by round {spreads[name]['min']:g} to {spreads[name]['max']:g}"
+
+    targets = [
+        Target(
+            "create throughput, paymux / seeds' reference client",
+            ratios["create_throughput_paymux_over_reference"],
+            ">=",
+            20,
+            f"{args.key_size}-bit key, sequential creates on loopback keep-alive"
+            + rounds_range("create_throughput_paymux_over_reference"),
+        ),
+        Target(
+            "client CPU per create, paymux / floor",
+            ratios["create_client_cpu_paymux_over_floor"],
+            "<=",
+            1.5,
+            "time.process_time() of the client process; the sandbox is another process"
+            + rounds_range("create_client_cpu_paymux_over_floor"),
+        ),
+        Target(
+            "client CPU per status, paymux / floor",
+            ratios["status_client_cpu_paymux_over_floor"],
+            "<=",
+            1.5,
+            "time.process_time() of the client process; the sandbox is another process"
+            + rounds_range("status_client_cpu_paymux_over_floor"),
+        ),
+        Target(
+            "16-thread status throughput, paymux / floor",
+            ratios["status_throughput_16_threads_paymux_over_floor"],
+            ">=",
+            0.8,
+            "16 threads sharing one provider vs one floor client"
+            + rounds_range("status_throughput_16_threads_paymux_over_floor"),
+        ),
+    ]
+    results: JSON = {
+        "key_size": args.key_size,
+        "rounds": rounds,
+        "sizes": sizes,
+        "sequential": sequential_results,
+        "threads": threaded_results,
+        "client_cpu_overhead_over_floor_us": overhead,
+        "ratio_spread_over_rounds": spreads,
+        "sandbox_as_shipped": as_shipped,
+        "notes": [
+            NODELAY_NOTE,
+            "paymux+structlog: paymux with the host's structlog configured at INFO, output "
+            "discarded; every other row runs with logging unconfigured (paymux's default).",
+            "floor's session pool is sized 32 like paymux's, so 16 threads keep their connections.",
+        ],
+    }
+    return finish("http", args, results, ratios, targets)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
