@@ -2,15 +2,23 @@
 
 It applies the same wire schemas as the client, in the order the real gateway reports problems
 (authentication, maintenance, account, fields, service, amount limits, duplicate order_id).
+
+A payment waits for its customer for `lifetime` seconds (an hour when the request gives none),
+measured on the gateway's `clock`; after that it can no longer be paid and ends as `cancel`.
+Every change of status is notified to the payment's notification URL; a notification the shop
+does not answer with HTTP 200 is sent again after each of `retry_delays`, from a background
+thread, and every attempt is recorded in `deliveries`.
 """
 
 from __future__ import annotations
 
-import enum
+import base64
 import itertools
 import json
 import threading
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,9 +31,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from paymux.errors import SignatureError
 from paymux.providers.alikassa import phpjson, schemas
 from paymux.providers.alikassa.keys import Signer, Verifier
+from paymux.providers.alikassa.sandbox.faults import HEADER, Fault, FaultPlan
 
 INVALID_DATA = "The given data was invalid."
 NINE_PLACES = Decimal("0.000000001")
+FINAL_STATUSES = ("paid", "cancel", "fail")
+
+DEFAULT_LIFETIME = 3600
+"""Seconds a payment waits for its customer when the create request gives no `lifetime`."""
+DEFAULT_RETRY_DELAYS = (0.1, 0.2, 0.4)
+"""Seconds to wait before each repeat of an unanswered notification: four attempts in all."""
+DELIVERY_TIMEOUT = 5.0
+"""Seconds one notification attempt may take."""
 
 
 @dataclass(frozen=True)
@@ -46,17 +63,6 @@ DEFAULT_SERVICES = (
     Service("payment_card_usd_card", "USD", Decimal("1"), Decimal("10000")),
     Service("payment_sbp_rub", "RUB", Decimal("10"), Decimal("100000"), ("customer_phone",)),
 )
-
-
-class Fault(enum.Enum):
-    """Misbehaviour the sandbox can be told to show on the next create."""
-
-    INTERNAL_ERROR = "internal_error"
-    """Store the payment, then answer 500 "Internal server error"."""
-    DROP_CONNECTION = "drop_connection"
-    """Store the payment, then close the connection without answering."""
-    STALL = "stall"
-    """Store the payment, then wait `stall_seconds` before answering."""
 
 
 @dataclass
@@ -80,10 +86,40 @@ class StoredPayment:
     payment_amount: Decimal | None = None
     commission_amount: Decimal | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    """When the gateway created it, on the gateway's clock (seconds)."""
+    expired: bool = False
+    """True when it was canceled because its lifetime ran out before the customer paid."""
 
     @property
     def order_id(self) -> str:
         return str(self.request["order_id"])
+
+    @property
+    def lifetime(self) -> int:
+        """Seconds the customer has to pay (the request's `lifetime`, an hour by default)."""
+        return int(self.request.get("lifetime") or DEFAULT_LIFETIME)
+
+    @property
+    def expires_at(self) -> float:
+        return self.created_at + self.lifetime
+
+    @property
+    def description(self) -> str:
+        return str(self.request.get("desc") or "")
+
+    @property
+    def success_url(self) -> str | None:
+        return _text_or_none(self.request.get("success_redirect_url"))
+
+    @property
+    def fail_url(self) -> str | None:
+        return _text_or_none(self.request.get("fail_redirect_url"))
+
+    @property
+    def return_url(self) -> str | None:
+        """Where the customer goes back to: the success URL once paid, else the fail URL."""
+        return self.success_url if self.status == "paid" else self.fail_url
 
     @property
     def amount(self) -> Decimal:
@@ -141,13 +177,43 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A notification the gateway sent, and how the receiver answered."""
+    """One attempt to send a notification, and how the receiver answered."""
 
     payment_id: int
     url: str
     params: dict[str, str]
     http_status: int | None
     error: str | None = None
+    attempt: int = 1
+    """1 for the first try, 2 for the first repeat, and so on."""
+    fault: str | None = None
+    """Set on a delivery a fault added: "forged", "duplicate" or "stale"."""
+
+    @property
+    def delivered(self) -> bool:
+        """The receiver answered 200: the gateway stops sending this notification."""
+        return self.http_status == 200
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "payment_id": self.payment_id,
+            "attempt": self.attempt,
+            "url": self.url,
+            "params": self.params,
+            "http_status": self.http_status,
+            "error": self.error,
+            "delivered": self.delivered,
+            "fault": self.fault,
+        }
+
+
+class PaymentClosed(ValueError):
+    """The payment no longer waits for its customer: it is paid, canceled, failed or expired."""
+
+    def __init__(self, payment: StoredPayment) -> None:
+        self.payment = payment
+        reason = " (its lifetime ran out)" if payment.expired else ""
+        super().__init__(f"payment {payment.id} is already {payment.status}{reason}")
 
 
 @dataclass(frozen=True)
@@ -157,10 +223,16 @@ class Answer:
     status: int
     body: dict[str, Any] | None
     stall: float = 0.0
+    raw: bytes | None = None
+    """Bytes to send instead of `body` as JSON (a fault's broken answer)."""
+    content_type: str = "application/json"
 
     @property
     def drop(self) -> bool:
-        return self.body is None
+        return self.body is None and self.raw is None
+
+    def payload(self) -> bytes:
+        return self.raw if self.raw is not None else json.dumps(self.body).encode()
 
 
 class Gateway:
@@ -174,22 +246,35 @@ class Gateway:
         services: tuple[Service, ...] = DEFAULT_SERVICES,
         commission_rate: Decimal = Decimal("0.03"),
         page_url: str = "",
+        clock: Callable[[], float] = time.time,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.digest = digest
         self.services = {service.code: service for service in services}
         self.commission_rate = commission_rate
         self.page_url = page_url
+        self.clock = clock
+        """Seconds since some epoch; replace it to move time without sleeping."""
+        self.retry_delays = tuple(retry_delays)
         self.maintenance = False
         self.stall_seconds = 5.0
         self._signer = Signer(notification_key, digest)
         self._accounts: dict[str, Account] = {}
         self._payments: dict[int, StoredPayment] = {}
         self._by_order: dict[tuple[str, str], StoredPayment] = {}
+        self._by_uuid: dict[str, StoredPayment] = {}
         self._ids = itertools.count(100_000_001)
-        self._faults: list[Fault] = []
+        self.faults = faults or FaultPlan()
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._senders: set[threading.Thread] = set()
+        self._closing = threading.Event()
+
+    def now(self) -> float:
+        return self.clock()
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -204,10 +289,9 @@ class Gateway:
             )
         return account_id
 
-    def inject(self, fault: Fault) -> None:
-        """Make the next create misbehave once."""
-        with self._lock:
-            self._faults.append(fault)
+    def inject(self, fault: Fault, *, on: str | None = None, times: int = 1) -> None:
+        """Show `fault` on the next `times` requests of `on` (create, status, notification)."""
+        self.faults.inject(fault, on=on, times=times)
 
     # -- the merchant API ---------------------------------------------------------------
 
@@ -232,11 +316,13 @@ class Gateway:
             data = None
         if not isinstance(data, dict):
             return _invalid({"body": ["The body must be a JSON object."]})
+        asked = headers.get(HEADER)
         if path == "/v1/payment":
-            return self._create(account, data)
-        return self._status(account, data)
+            return self._create(account, data, asked)
+        answer = self._status(account, data)
+        return _misbehave(self.faults.draw("status", header=asked), answer, self.stall_seconds)
 
-    def _create(self, account: Account, data: dict[str, Any]) -> Answer:
+    def _create(self, account: Account, data: dict[str, Any], asked: str | None) -> Answer:
         if self.maintenance:
             return Answer(400, {"message": "Technical works."})
         if not account.allowed:
@@ -270,23 +356,19 @@ class Gateway:
                 request=data,
                 service=service,
                 url=f"{self.page_url}/pay/{payment_uuid}",
+                created_at=self.now(),
             )
             self._payments[payment.id] = payment
             self._by_order[(account.id, payment.order_id)] = payment
-            fault = self._faults.pop(0) if self._faults else None
+            self._by_uuid[payment.uuid] = payment
         answer = {
             "url": payment.url,
             "payment_status": payment.status,
             "id": payment.id,
             "uuid": payment.uuid,
         }
-        if fault is Fault.INTERNAL_ERROR:
-            return Answer(500, {"message": "Internal server error"})
-        if fault is Fault.DROP_CONNECTION:
-            return Answer(500, None)
-        if fault is Fault.STALL:
-            return Answer(200, answer, stall=self.stall_seconds)
-        return Answer(200, answer)
+        faults = self.faults.draw("create", header=asked, order_id=payment.order_id)
+        return _misbehave(faults, Answer(200, answer), self.stall_seconds)
 
     def _status(self, account: Account, data: dict[str, Any]) -> Answer:
         try:
@@ -300,12 +382,15 @@ class Gateway:
                 found = self._by_order.get((account.id, query["order_id"]))
             if found is None or found.account != account.id:
                 return Answer(404, {"message": "Payment not found"})
+            self._expire_if_due(found)
             return Answer(200, found.status_body())
 
     # -- what the test or the customer does -----------------------------------------------
 
     def payments(self) -> list[StoredPayment]:
         with self._lock:
+            for payment in self._payments.values():
+                self._expire_if_due(payment)
             return list(self._payments.values())
 
     def payment(self, reference: int | str) -> StoredPayment:
@@ -313,8 +398,18 @@ class Gateway:
         with self._lock:
             for payment in self._payments.values():
                 if reference in (payment.id, str(payment.id), payment.order_id, payment.uuid):
+                    self._expire_if_due(payment)
                     return payment
         raise KeyError(f"no sandbox payment {reference!r}")
+
+    def payment_by_uuid(self, payment_uuid: str) -> StoredPayment:
+        """The payment whose page is `/pay/<payment_uuid>`."""
+        with self._lock:
+            payment = self._by_uuid.get(payment_uuid)
+            if payment is None:
+                raise KeyError(f"no sandbox payment with uuid {payment_uuid!r}")
+            self._expire_if_due(payment)
+            return payment
 
     def settle(
         self,
@@ -324,25 +419,49 @@ class Gateway:
         paid_amount: Decimal | None = None,
         details: dict[str, Any] | None = None,
         notify: bool = True,
+        wait: bool = True,
     ) -> Delivery | None:
         """Move a payment to paid, cancel or fail, then deliver its signed notification.
 
         `paid_amount` below the amount makes a partial payment. `details` sets extra status
         fields (card_number, card_holder_name, customer_card_number, bank, ...).
+
+        With `wait`, the first notification attempt is made before returning, and returned;
+        repeats, if the shop does not answer 200, follow in the background. Without it, every
+        attempt is made in the background (the payment page does this) and None is returned.
+        Raises `PaymentClosed` when the payment no longer waits (settled before, or expired).
         """
-        if status not in ("paid", "cancel", "fail"):
+        if status not in FINAL_STATUSES:
             raise ValueError(f"status must be paid, cancel or fail, not {status!r}")
         with self._lock:
             payment = self.payment(reference)
             if payment.status != "wait":
-                raise ValueError(f"payment {payment.id} is already {payment.status}")
+                raise PaymentClosed(payment)
             payment.status = status
             if status == "paid":
                 paid = payment.amount if paid_amount is None else Decimal(paid_amount)
                 payment.payment_amount = paid
                 payment.commission_amount = (paid * self.commission_rate).quantize(Decimal("0.01"))
             payment.details.update(details or {})
-        return self.notify(payment) if notify else None
+            params = self.notification_params(payment)
+        return self._send(payment, params, wait=wait) if notify else None
+
+    def expire_due(self) -> list[StoredPayment]:
+        """Cancel (and notify) every waiting payment whose lifetime has run out; returns them.
+
+        Reading a payment (status call, payment page, listing) does this for it anyway.
+        """
+        with self._lock:
+            return [payment for payment in self._payments.values() if self._expire_if_due(payment)]
+
+    def _expire_if_due(self, payment: StoredPayment) -> bool:
+        with self._lock:
+            if payment.status != "wait" or self.now() < payment.expires_at:
+                return False
+            payment.status = "cancel"
+            payment.expired = True
+            self._send(payment, self.notification_params(payment), wait=False)
+            return True
 
     def notification_params(self, payment: StoredPayment) -> dict[str, str]:
         """The signed query parameters of the notification for `payment`'s current state."""
@@ -372,21 +491,150 @@ class Gateway:
             "sign": self._signer.sign(message),
         }
 
-    def notify(self, payment: StoredPayment) -> Delivery | None:
-        """Send `payment`'s notification to its notification_endpoint_url, once."""
+    def notify(self, payment: StoredPayment, *, wait: bool = True) -> Delivery | None:
+        """Send `payment`'s notification for its current state (again), with repeats.
+
+        Returns the first attempt when `wait`; None when there is no notification URL.
+        """
+        with self._lock:
+            params = self.notification_params(payment)
+        return self._send(payment, params, wait=wait)
+
+    # -- notification delivery ------------------------------------------------------------
+
+    def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Delivery]:
+        """Block until `count` attempts are recorded; returns them all (fewer on timeout)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self.deliveries) >= count, timeout)
+            return list(self.deliveries)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until no notification is being sent or waiting to be sent again."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._senders, timeout)
+
+    def close(self) -> None:
+        """Stop sending: abandon pending repeats, wait for attempts in flight."""
+        self._closing.set()
+        with self._lock:
+            senders = list(self._senders)
+        for sender in senders:
+            sender.join(DELIVERY_TIMEOUT + 1)
+
+    def _send(
+        self, payment: StoredPayment, params: dict[str, str], *, wait: bool
+    ) -> Delivery | None:
         target = payment.request.get("notification_endpoint_url")
         if not target:
             return None
-        params = self.notification_params(payment)
+        plan = self._delivery_plan(payment, params)
+        if not wait:
+            self._send_in_background(payment.id, target, plan)
+            return None
+        first: Delivery | None = None
+        for item_params, fault in plan:
+            delivery = self._attempt(payment.id, target, item_params, 1, fault)
+            if fault is None:
+                first = delivery
+                if not delivery.delivered:
+                    self._send_in_background(payment.id, target, [(params, None)], first_attempt=2)
+        return first
+
+    def _delivery_plan(
+        self, payment: StoredPayment, params: dict[str, str]
+    ) -> list[tuple[dict[str, str], str | None]]:
+        """The genuine notification, with whatever the notification faults add around it."""
+        faults = self.faults.draw("notification", order_id=payment.order_id)
+        plan: list[tuple[dict[str, str], str | None]] = []
+        if Fault.FORGED_NOTIFICATION in faults:
+            plan.append(({**params, "sign": _forged(params["sign"])}, "forged"))
+        plan.append((params, None))
+        if Fault.DUPLICATE_NOTIFICATION in faults:
+            plan.append((params, "duplicate"))
+        if Fault.STALE_NOTIFICATION in faults and payment.status != "wait":
+            with self._lock:
+                final = payment.status
+                payment.status = "wait"
+                stale = self.notification_params(payment)
+                payment.status = final
+            plan.append((stale, "stale"))
+        return plan
+
+    def _send_in_background(
+        self,
+        payment_id: int,
+        target: str,
+        plan: list[tuple[dict[str, str], str | None]],
+        *,
+        first_attempt: int = 1,
+    ) -> None:
+        attempts = len(self.retry_delays) + 1
+        if first_attempt > attempts:
+            return
+
+        def send() -> None:
+            try:
+                for params, fault in plan:
+                    last = attempts if fault is None else 1
+                    for attempt in range(first_attempt if fault is None else 1, last + 1):
+                        if attempt > 1 and self._closing.wait(self.retry_delays[attempt - 2]):
+                            return
+                        if self._attempt(payment_id, target, params, attempt, fault).delivered:
+                            break
+            finally:
+                with self._changed:
+                    self._senders.discard(sender)
+                    self._changed.notify_all()
+
+        sender = threading.Thread(target=send, name=f"paymux-notify-{payment_id}", daemon=True)
+        with self._lock:
+            if self._closing.is_set():
+                return
+            self._senders.add(sender)
+        sender.start()
+
+    def _attempt(
+        self,
+        payment_id: int,
+        target: str,
+        params: dict[str, str],
+        attempt: int,
+        fault: str | None = None,
+    ) -> Delivery:
         url = f"{target}{'&' if '?' in target else '?'}{urlencode(params)}"
         try:
-            answer = requests.get(url, timeout=5)
-            delivery = Delivery(payment.id, url, params, answer.status_code)
+            answer = requests.get(url, timeout=DELIVERY_TIMEOUT)
+            delivery = Delivery(payment_id, url, params, answer.status_code, None, attempt, fault)
         except requests.RequestException as error:
-            delivery = Delivery(payment.id, url, params, None, type(error).__name__)
-        with self._lock:
+            delivery = Delivery(payment_id, url, params, None, type(error).__name__, attempt, fault)
+        with self._changed:
             self.deliveries.append(delivery)
+            self._changed.notify_all()
         return delivery
+
+
+def _misbehave(faults: set[Fault], answer: Answer, stall_seconds: float) -> Answer:
+    """`answer` as the request faults in `faults` spoil it."""
+    if Fault.INTERNAL_ERROR in faults:
+        return Answer(500, {"message": "Internal server error"})
+    if Fault.DROP_CONNECTION in faults:
+        return Answer(500, None)
+    if Fault.HTML_ANSWER in faults:
+        page = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+        return Answer(200, None, raw=page, content_type="text/html")
+    if Fault.TRUNCATED_JSON in faults:
+        whole = answer.payload()
+        return Answer(200, None, raw=whole[: len(whole) // 2])
+    if Fault.STALL in faults:
+        return Answer(answer.status, answer.body, stall=stall_seconds)
+    return answer
+
+
+def _forged(sign: str) -> str:
+    """A signature of the right shape that does not verify: the first byte flipped."""
+    raw = bytearray(base64.b64decode(sign))
+    raw[0] ^= 0xFF
+    return base64.b64encode(bytes(raw)).decode("ascii")
 
 
 def _invalid(errors: dict[str, Any]) -> Answer:
@@ -396,6 +644,10 @@ def _invalid(errors: dict[str, Any]) -> Answer:
 def _nine(amount: Decimal | None) -> str | None:
     """Amounts in answers: strings with nine decimals, as AliKassa writes them."""
     return None if amount is None else str(Decimal(amount).quantize(NINE_PLACES))
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 def _plain(amount: Decimal) -> str:

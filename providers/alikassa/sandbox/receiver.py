@@ -1,23 +1,43 @@
-"""A shop's notification endpoint in miniature: records every GET it receives, answers 200."""
+"""A shop in miniature: records the notifications it gets (GET) and the customers who come back
+from the payment page (POST to the success or fail URL); answers 200 to both."""
 
 from __future__ import annotations
 
+import html
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl
 
 from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
 
 
+@dataclass(frozen=True)
+class PostedForm:
+    """A form a browser posted to the shop: where to, and its fields as sent."""
+
+    path: str
+    fields: dict[str, str]
+
+
 class NotificationReceiver:
-    """A real HTTP endpoint on loopback that keeps the path and query of each request."""
+    """A real HTTP endpoint on loopback that keeps every request it gets.
+
+    `url` is the notification endpoint: each GET's path and query lands in `received`.
+    `success_url` and `fail_url` are where the payment page sends the customer back: each POSTed
+    form lands in `forms`.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.received: list[str] = []
+        self.forms: list[PostedForm] = []
         self._arrived = threading.Condition()
         self._server = LoopbackServer(_Handler, host, port, context=self)
         self.url = f"{self._server.origin}/notify"
+        self.success_url = f"{self._server.origin}/success"
+        self.fail_url = f"{self._server.origin}/fail"
         self._server.start("paymux-receiver")
 
     def record(self, path: str) -> None:
@@ -25,11 +45,22 @@ class NotificationReceiver:
             self.received.append(path)
             self._arrived.notify_all()
 
+    def record_form(self, form: PostedForm) -> None:
+        with self._arrived:
+            self.forms.append(form)
+            self._arrived.notify_all()
+
     def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[str]:
-        """Block until `count` requests have arrived; returns them (fewer on timeout)."""
+        """Block until `count` notifications have arrived; returns them (fewer on timeout)."""
         with self._arrived:
             self._arrived.wait_for(lambda: len(self.received) >= count, timeout)
             return list(self.received)
+
+    def wait_for_forms(self, count: int = 1, timeout: float = 5.0) -> list[PostedForm]:
+        """Block until `count` forms have been posted; returns them (fewer on timeout)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.forms) >= count, timeout)
+            return list(self.forms)
 
     def close(self) -> None:
         self._server.stop()
@@ -48,14 +79,35 @@ class NotificationReceiver:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: never wait
+    # for the peer's delayed ACK between them (it costs ~40 ms per exchange)
+
+    @property
+    def receiver(self) -> NotificationReceiver:
+        receiver: NotificationReceiver = context_of(self)
+        return receiver
 
     def do_GET(self) -> None:
-        receiver: NotificationReceiver = context_of(self)
-        receiver.record(self.path)
+        self.receiver.record(self.path)
+        self._answer("text/plain; charset=utf-8", b"OK")
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        self.receiver.record_form(PostedForm(self.path, fields))
+        page = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Shop</title>"
+            "<h1>Back at the shop</h1>"
+            f"<p>The shop received your return to {html.escape(self.path)}.</p></html>"
+        )
+        self._answer("text/html; charset=utf-8", page.encode())
+
+    def _answer(self, content_type: str, payload: bytes) -> None:
         self.send_response(200)
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(b"OK")
+        self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: requests are recorded, not printed."""

@@ -5,25 +5,33 @@
         provider = paymux.connect(merchant.settings)
 
 Merchant API: `POST /v1/payment`, `POST /v1/payment/status`, as AliKassa documents them.
+
+Customer: `GET /pay/<uuid>` (the `url` create answers) is the payment page, an HTML form with
+Pay, Pay partially, Cancel and Fail; `POST /pay/<uuid>` with `action=pay|partial|cancel|fail`
+(and `amount` for partial) settles the payment, notifies the shop in the background and sends
+the browser back to the success or fail URL with the signed form (`order_id`, `uuid`, `sign`).
+
 Control API (the sandbox's own, for tests and demos):
-`GET /sandbox/payments` lists payments; `POST /sandbox/payments/<id>/settle` with
+`GET /sandbox/payments` lists payments; `GET /sandbox/notifications` lists every notification
+attempt; `POST /sandbox/payments/<id>/settle` with
 `{"status": "paid" | "cancel" | "fail", "paid_amount": "..."}` settles one and delivers its
-signed notification.
+signed notification (the first attempt before answering, repeats in the background).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -34,12 +42,15 @@ from paymux.providers.alikassa.keys import (
     load_public_key,
     read_password,
 )
+from paymux.providers.alikassa.sandbox import page
+from paymux.providers.alikassa.sandbox.faults import Fault, FaultPlan
 from paymux.providers.alikassa.sandbox.gateway import (
+    DEFAULT_RETRY_DELAYS,
     DEFAULT_SERVICES,
     Answer,
     Delivery,
-    Fault,
     Gateway,
+    PaymentClosed,
     RecordedRequest,
     Service,
     StoredPayment,
@@ -47,6 +58,8 @@ from paymux.providers.alikassa.sandbox.gateway import (
 from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
 
 _SETTLE = re.compile(r"/sandbox/payments/(\d+)/settle")
+_PAGE = re.compile(r"/pay/([^/]+)")
+_STATUS_OF_ACTION = {"pay": "paid", "partial": "paid", "cancel": "cancel", "fail": "fail"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +72,15 @@ class Merchant:
 
 
 class Sandbox:
-    """A running AliKassa emulator on a free loopback port (a context manager)."""
+    """A running AliKassa emulator on a free loopback port (a context manager).
+
+    `clock` (default `time.time`) is the gateway's time, which decides when a payment's
+    lifetime runs out: pass a function you can move forward to test expiry without sleeping.
+    `notification_retry_delays` are the pauses before each repeat of a notification the shop
+    did not answer with HTTP 200 (default 0.1, 0.2 and 0.4 s: four attempts in all).
+    `fault_rates` makes that share of requests misbehave (see `faults`); `fault_seed` makes
+    the draw repeatable.
+    """
 
     def __init__(
         self,
@@ -70,6 +91,10 @@ class Sandbox:
         services: tuple[Service, ...] = DEFAULT_SERVICES,
         notification_certificate: str | Path | None = None,
         key_size: int = 2048,
+        clock: Callable[[], float] = time.time,
+        notification_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        fault_rates: Mapping[Fault, float] | None = None,
+        fault_seed: int | None = None,
     ) -> None:
         self._tempdir = tempfile.TemporaryDirectory(prefix="paymux-sandbox-")
         self.key_size = key_size
@@ -88,6 +113,9 @@ class Sandbox:
             digest=digest,
             services=services,
             page_url=self.url,
+            clock=clock,
+            retry_delays=notification_retry_delays,
+            faults=FaultPlan(fault_rates, seed=fault_seed),
         )
 
     @property
@@ -100,6 +128,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self._server.stop()
+        self.gateway.close()
         self._tempdir.cleanup()
 
     def __enter__(self) -> Sandbox:
@@ -155,8 +184,20 @@ class Sandbox:
 
     @property
     def deliveries(self) -> list[Delivery]:
-        """Every notification sent, in order."""
+        """Every notification attempt, in order (repeats of an unanswered one included)."""
         return list(self.gateway.deliveries)
+
+    def wait_for_deliveries(self, count: int, timeout: float = 5.0) -> list[Delivery]:
+        """Block until `count` notification attempts are recorded; returns all of them.
+
+        Fewer come back when `timeout` passes first. Notifications from the payment page, from
+        expiry and repeats are sent in the background: wait for them with this.
+        """
+        return self.gateway.wait_for_deliveries(count, timeout)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until no notification is in flight or waiting to be repeated; False on timeout."""
+        return self.gateway.wait_idle(timeout)
 
     def payments(self) -> list[StoredPayment]:
         return self.gateway.payments()
@@ -172,13 +213,24 @@ class Sandbox:
         paid_amount: Decimal | None = None,
         details: dict[str, Any] | None = None,
     ) -> Delivery | None:
+        """Settle as the payment page does; returns the first notification attempt.
+
+        That attempt is made before returning; if the shop does not answer 200 the repeats
+        follow in the background (see `wait_for_deliveries`).
+        """
         return self.gateway.settle(reference, status, paid_amount=paid_amount, details=details)
 
     def redirect_form(self, reference: int | str) -> dict[str, str]:
         return self.gateway.redirect_form(reference)
 
-    def inject(self, fault: Fault) -> None:
-        self.gateway.inject(fault)
+    def inject(self, fault: Fault, *, on: str | None = None, times: int = 1) -> None:
+        """Show `fault` on the next `times` requests of `on` (create, status, notification)."""
+        self.gateway.inject(fault, on=on, times=times)
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The sandbox's fault plan: `inject`, `set_rate`, `clear`."""
+        return self.gateway.faults
 
     @property
     def maintenance(self) -> bool:
@@ -194,6 +246,8 @@ class Sandbox:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: never wait
+    # for the peer's delayed ACK between them (it costs ~40 ms per exchange)
     server_version = "paymux-sandbox"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -206,18 +260,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         gateway = self.sandbox.gateway
-        if self.path == "/sandbox/payments":
+        path = urlsplit(self.path).path
+        shown = _PAGE.fullmatch(path)
+        if path == "/sandbox/payments":
             self._send(Answer(200, {"payments": [p.status_body() for p in gateway.payments()]}))
-        elif self.path.startswith("/pay/"):
-            self._page(self.path.removeprefix("/pay/"))
+        elif path == "/sandbox/notifications":
+            deliveries = [delivery.as_json() for delivery in gateway.deliveries]
+            self._send(Answer(200, {"notifications": deliveries}))
+        elif shown:
+            self._show_page(shown[1])
         else:
             self._send(Answer(404, {"message": "Not found"}))
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        settle = _SETTLE.fullmatch(self.path)
+        path = urlsplit(self.path).path
+        settle = _SETTLE.fullmatch(path)
+        chosen = _PAGE.fullmatch(path)
         if settle:
             self._settle(int(settle[1]), body)
+            return
+        if chosen:
+            self._choose(chosen[1], body)
             return
         headers = {key.lower(): value for key, value in self.headers.items()}
         answer = self.sandbox.gateway.handle("POST", self.path, headers, body)
@@ -255,29 +319,100 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
 
-    def _page(self, payment_uuid: str) -> None:
+    # -- the customer's payment page --------------------------------------------------------
+
+    def _show_page(self, payment_uuid: str) -> None:
+        gateway = self.sandbox.gateway
         try:
-            payment = self.sandbox.payment(payment_uuid)
+            payment = gateway.payment_by_uuid(payment_uuid)
         except KeyError:
-            self._send(Answer(404, {"message": "Payment not found"}))
+            self._html(404, page.not_found_page())
             return
-        text = (
-            "<!doctype html><meta charset=utf-8><title>AliKassa sandbox</title>"
-            f"<h1>Payment {payment.id}</h1>"
-            f"<p>{html.escape(str(payment.request.get('desc', '')))}</p>"
-            f"<p>{payment.amount} {payment.service.currency}: {payment.status}</p>"
-        ).encode()
-        self._write(200, "text/html; charset=utf-8", text)
+        text = page.payment_page(payment, gateway.now(), return_form=self._return_form(payment))
+        self._html(200, text)
+
+    def _choose(self, payment_uuid: str, body: bytes) -> None:
+        """The customer clicked one of the page's buttons."""
+        gateway = self.sandbox.gateway
+        try:
+            payment = gateway.payment_by_uuid(payment_uuid)
+        except KeyError:
+            self._html(404, page.not_found_page())
+            return
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        action = form.get("action", "")
+        typed = form.get("amount", "")
+        if payment.status != "wait":
+            self._closed(payment)
+            return
+        if action not in _STATUS_OF_ACTION:
+            error = "Choose one of the buttons below."
+            self._html(400, page.payment_page(payment, gateway.now(), error=error))
+            return
+        paid_amount = None
+        if action == "partial":
+            try:
+                paid_amount = page.partial_amount(typed, payment)
+            except ValueError as problem:
+                text = page.payment_page(
+                    payment, gateway.now(), error=str(problem), typed_amount=typed
+                )
+                self._html(400, text)
+                return
+        try:
+            gateway.settle(
+                payment.uuid, _STATUS_OF_ACTION[action], paid_amount=paid_amount, wait=False
+            )
+        except PaymentClosed:
+            self._closed(payment)
+            return
+        url = payment.return_url
+        if url is None:
+            self._html(200, page.outcome_page(payment))
+        else:
+            self._html(200, page.return_page(payment, url, gateway.redirect_form(payment.uuid)))
+
+    def _closed(self, payment: StoredPayment) -> None:
+        """Answer a click on a payment that no longer waits (settled, or its time ran out)."""
+        if payment.expired:
+            error = "This payment expired and can no longer be paid."
+        else:
+            error = f"This payment can no longer be changed: it is {payment.status}."
+        text = page.outcome_page(payment, error=error, return_form=self._return_form(payment))
+        self._html(409, text)
+
+    def _return_form(self, payment: StoredPayment) -> dict[str, str] | None:
+        if payment.status == "wait" or payment.return_url is None:
+            return None
+        return self.sandbox.gateway.redirect_form(payment.uuid)
+
+    # -- answers ------------------------------------------------------------------------------
 
     def _send(self, answer: Answer) -> None:
         if answer.drop:
             self.close_connection = True
             return
-        self._write(answer.status, "application/json", json.dumps(answer.body).encode())
+        self._write(answer.status, answer.content_type, answer.payload())
 
-    def _write(self, status: int, content_type: str, payload: bytes) -> None:
+    def _html(self, status: int, text: str) -> None:
+        self._write(
+            status,
+            "text/html; charset=utf-8",
+            text.encode(),
+            {"Cache-Control": "no-store", "Content-Security-Policy": page.SECURITY_POLICY},
+        )
+
+    def _write(
+        self,
+        status: int,
+        content_type: str,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
