@@ -55,7 +55,9 @@ def paymux_payment_update(payment: Payment, source: str) -> None:
 def paymux_cli_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add subcommands to the `paymux` command line.
 
-    Add each with `subcommands.add_parser(name, help=...)` and give it a handler with
+    Add each with `subcommands.add_parser(name, help=...)` (or `paymux.cli.command`, which keeps
+    the line breaks of a description and of an `Example:` epilog) and give it a handler with
     `parser.set_defaults(handler=function)`, where `function(args) -> int` returns the exit code.
-    The AliKassa plugin adds `sandbox` and `demo` this way.
+    A `PaymuxError` the handler raises is printed as `paymux: <Type>: <message>`, exit code 1.
+    The AliKassa plugin adds `keys`, `sandbox` and `demo` this way.
     """

@@ -1,17 +1,31 @@
 """AliKassa for paymux: RSA-signed JSON requests, signed GET notifications, and a local sandbox.
 
 This module is the plugin that the `paymux` entry point `alikassa` names.
+
+Importing it is cheap: the provider, the key handling and their dependencies (marshmallow,
+cryptography) load when first used — when paymux asks for the provider, or when one of the
+names below is first read. pytest imports `paymux.providers.alikassa.pytest_plugin`, and with
+it this package, in every test session of every project that installs paymux.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from paymux.hookspecs import hookimpl
-from paymux.provider import Provider
-from paymux.providers.alikassa.keys import CertificateFolder, Signer, Verifier, generate_certificate
-from paymux.providers.alikassa.provider import DEFAULT_BASE_URL, AliKassaProvider
+
+if TYPE_CHECKING:
+    from paymux.provider import Provider
+    from paymux.providers.alikassa.keys import (
+        CertificateFolder,
+        Signer,
+        Verifier,
+        generate_certificate,
+    )
+    from paymux.providers.alikassa.provider import DEFAULT_BASE_URL, AliKassaProvider
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -24,9 +38,20 @@ __all__ = [
     "paymux_register_providers",
 ]
 
+_LAZY = {
+    "DEFAULT_BASE_URL": "paymux.providers.alikassa.provider",
+    "AliKassaProvider": "paymux.providers.alikassa.provider",
+    "CertificateFolder": "paymux.providers.alikassa.keys",
+    "Signer": "paymux.providers.alikassa.keys",
+    "Verifier": "paymux.providers.alikassa.keys",
+    "generate_certificate": "paymux.providers.alikassa.keys",
+}
+
 
 @hookimpl
 def paymux_register_providers(register: Callable[[type[Provider]], None]) -> None:
+    from paymux.providers.alikassa.provider import AliKassaProvider
+
     register(AliKassaProvider)
 
 
@@ -35,3 +60,17 @@ def paymux_cli_commands(subcommands: argparse._SubParsersAction[argparse.Argumen
     from paymux.providers.alikassa.cli import add_commands
 
     add_commands(subcommands)
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above; at run time they load on first use
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
