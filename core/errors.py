@@ -8,10 +8,12 @@
     ├── ValidationError             bad input, raised before any network call
     ├── SignatureError              a notification or redirect failed verification
     ├── TransportError              the exchange itself failed (connect, TLS, read)
+    │   └── TLSError                TLS verification failed: never retried
     ├── OutcomeUnknown              the provider may or may not have acted: reconcile by order_id
     └── ProviderError               the provider answered and refused
         ├── ProviderValidationError the provider's own field validation failed
         ├── DuplicateOrder          a payment with this order_id exists already
+        │   └── OrderConflict       ... and it is not the payment asked for (amount, service)
         ├── UnknownService          the service (payment method) does not exist
         ├── AmountOutOfRange        below the service's minimum or above its maximum
         ├── ProviderUnavailable     maintenance: try again later
@@ -30,7 +32,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from paymux.redaction import escape_control
+
+if TYPE_CHECKING:
+    from paymux.models import Payment
 
 
 class PaymuxError(Exception):
@@ -44,6 +51,7 @@ class PaymuxError(Exception):
         body: Any = None,
         request_id: str | None = None,
     ) -> None:
+        message = escape_control(message)  # gateway text must not break a log line
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -201,3 +209,25 @@ class InvalidResponse(ProviderError):
     """The provider's answer could not be understood (not JSON, or not the documented shape)."""
 
     code = "invalid_response"
+
+
+class TLSError(TransportError):
+    """TLS verification or the handshake failed: nothing was sent, and repeating will not help."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message, request_sent=False, request_id=request_id)
+
+
+class OrderConflict(DuplicateOrder):
+    """The order_id belongs to a payment other than the one asked for (amount or service differ).
+
+    Raised instead of returning someone else's payment when a create is reconciled; `payment`
+    is the one the provider holds under that order_id.
+    """
+
+    code = "order_conflict"
+
+    def __init__(self, message: str, *, order_id: str, payment: Payment, **exchange: Any) -> None:
+        super().__init__(message, **exchange)
+        self.order_id = order_id
+        self.payment = payment

@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from paymux.errors import TransportError
+from paymux.errors import TLSError, TransportError
 from paymux.events import emit
 
 POOL_SIZE = 32
@@ -34,6 +34,8 @@ class Exchange:
     http_status: int | None
     duration: float
     outcome: str
+    attempt: int = 1
+    """1 for the first try of a call, 2 for its first repeat, and so on."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Response:
     status: int
     body: bytes
     request_id: str
+    retry_after: str | None = None
+    """The `Retry-After` header as sent (seconds or an HTTP date), for the retry policy."""
 
 
 class Transport:
@@ -68,9 +72,19 @@ class Transport:
         self._session.verify = True
 
     def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], *, operation: str
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        operation: str,
+        attempt: int = 1,
+        time_left: float | None = None,
     ) -> Response:
-        """POST `body` as is; raise `TransportError` when no answer arrives."""
+        """POST `body` as is; raise `TransportError` when no answer arrives.
+
+        `time_left` (seconds) shortens the read timeout so a caller's deadline holds.
+        """
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         status: int | None = None
@@ -80,11 +94,19 @@ class Transport:
                 url,
                 data=body,
                 headers={**headers, "X-Request-Id": request_id},
-                timeout=self.timeout,
+                timeout=self._timeout(time_left),
                 allow_redirects=False,
             )
             status = answer.status_code
-            return Response(status=status, body=answer.content, request_id=request_id)
+            return Response(
+                status=status,
+                body=answer.content,
+                request_id=request_id,
+                retry_after=answer.headers.get("Retry-After"),
+            )
+        except requests.exceptions.SSLError:
+            outcome = "not_sent"
+            raise TLSError(f"{operation}: TLS verification failed", request_id=request_id) from None
         except requests.RequestException as error:
             sent = not _never_sent(error)
             outcome = "interrupted" if sent else "not_sent"
@@ -102,8 +124,15 @@ class Transport:
                     http_status=status,
                     duration=time.perf_counter() - started,
                     outcome=outcome,
+                    attempt=attempt,
                 )
             )
+
+    def _timeout(self, time_left: float | None) -> tuple[float, float]:
+        connect, read = self.timeout
+        if time_left is None:
+            return self.timeout
+        return (min(connect, max(time_left, 0.001)), min(read, max(time_left, 0.001)))
 
     def _report(self, exchange: Exchange) -> None:
         emit(
@@ -116,6 +145,7 @@ class Transport:
             duration_ms=round(exchange.duration * 1000, 3),
             request_id=exchange.request_id,
             outcome=exchange.outcome,
+            attempt=exchange.attempt,
         )
         if self._on_exchange is not None:
             self._on_exchange(exchange)

@@ -86,12 +86,14 @@ def test_public_api_lists_every_public_name() -> None:
         "config",
         "errors",
         "events",
+        "guards",
         "hookspecs",
         "models",
         "provider",
         "providers",
         "redaction",
         "registry",
+        "retry",
         "transport",
     }
 

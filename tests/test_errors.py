@@ -1,8 +1,9 @@
 """Every way a call can go wrong, and the typed error paymux raises for it.
 
 A refusal (HTTP 400) proves nothing was created and raises a `ProviderError` subclass. A create
-whose outcome the gateway leaves open (500, dropped connection, timeout, garbage) raises
-`OutcomeUnknown` instead: the payment may exist, and its order_id is the way to find it.
+whose outcome the gateway leaves open (500, dropped connection, timeout, garbage) is reconciled
+by order_id and returns the stored payment; with reconciliation off (or when every lookup fails)
+it raises `OutcomeUnknown` instead: the payment may exist, and its order_id is the way to find it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -193,34 +195,55 @@ def test_a_key_the_gateway_does_not_know_raises_authentication_error(
 
 
 # -- the outcome of a create is unknown: the gateway stored the payment -----------------------
+# By default create reconciles (see test_reconcile.py); these show the raw outcome, with
+# reconciliation switched off.
+
+
+def test_a_500_on_create_is_reconciled_into_the_stored_payment(
+    provider: AliKassaProvider, sandbox: Sandbox
+) -> None:
+    request = payment_request()
+    sandbox.inject(Fault.INTERNAL_ERROR)
+
+    payment = provider.create(request)
+
+    assert payment.id == str(sandbox.payment(request.order_id).id)
+    assert len(sandbox.payments()) == 1
 
 
 def test_a_500_on_create_is_outcome_unknown_not_a_refusal(
-    provider: AliKassaProvider, sandbox: Sandbox
+    merchant: Merchant, sandbox: Sandbox
 ) -> None:
     """AliKassa: a 500 "does not guarantee that the payment was not created"."""
     request = payment_request()
     sandbox.inject(Fault.INTERNAL_ERROR)
 
-    with pytest.raises(paymux.OutcomeUnknown) as raised:
+    with (
+        connect({**merchant.settings, "reconcile": False}) as provider,
+        pytest.raises(paymux.OutcomeUnknown) as raised,
+    ):
         provider.create(request)
 
     assert not isinstance(raised.value, paymux.ProviderError)
     assert raised.value.order_id == request.order_id
     assert_carries_exchange(raised.value, sandbox, 500, {"message": "Internal server error"})
     stored = sandbox.payment(request.order_id)
-    reconciled = provider.status(order_id=raised.value.order_id)
+    with connect(merchant.settings) as provider:
+        reconciled = provider.status(order_id=raised.value.order_id)
     assert reconciled.id == str(stored.id)
     assert reconciled.status is PaymentStatus.PENDING
 
 
 def test_a_connection_dropped_after_the_request_is_outcome_unknown(
-    provider: AliKassaProvider, sandbox: Sandbox
+    merchant: Merchant, sandbox: Sandbox
 ) -> None:
     request = payment_request()
     sandbox.inject(Fault.DROP_CONNECTION)
 
-    with pytest.raises(paymux.OutcomeUnknown) as raised:
+    with (
+        connect({**merchant.settings, "reconcile": False}) as provider,
+        pytest.raises(paymux.OutcomeUnknown) as raised,
+    ):
         provider.create(request)
 
     assert raised.value.order_id == request.order_id
@@ -237,7 +260,7 @@ def test_no_answer_within_the_read_timeout_is_outcome_unknown(
     sandbox.inject(Fault.STALL)
 
     with (
-        connect({**merchant.settings, "read_timeout": "0.2"}) as provider,
+        connect({**merchant.settings, "read_timeout": "0.2", "reconcile": "false"}) as provider,
         pytest.raises(paymux.OutcomeUnknown) as raised,
     ):
         provider.create(request)
@@ -356,8 +379,10 @@ HTML_PAGE = b"<!doctype html><title>502 Bad Gateway</title><h1>502 Bad Gateway</
 def test_a_500_on_status_is_a_provider_server_error_safe_to_repeat(
     canned: tuple[CannedFactory, list[CannedGateway]],
 ) -> None:
+    """Repeated under the retry policy (test_retry.py); when every attempt fails, this."""
     start, gateways = canned
     provider = start(500, "application/json", b'{"message":"Internal server error"}')
+    provider.retry_policy = replace(provider.retry_policy, sleep=lambda seconds: None)
 
     with pytest.raises(paymux.ProviderServerError) as raised:
         provider.status(order_id="order-1")
@@ -372,6 +397,7 @@ def test_an_html_error_page_on_status_is_a_provider_server_error(
 ) -> None:
     start, gateways = canned
     provider = start(502, HTML, HTML_PAGE)
+    provider.retry_policy = replace(provider.retry_policy, sleep=lambda seconds: None)
 
     with pytest.raises(paymux.ProviderServerError) as raised:
         provider.status(payment_id="100000001")
@@ -405,9 +431,14 @@ def test_an_html_body_with_200_on_status_is_an_invalid_response(
 def test_an_answer_to_create_that_cannot_be_read_is_outcome_unknown(
     canned: tuple[CannedFactory, list[CannedGateway]], status: int, content_type: str, body: bytes
 ) -> None:
-    """The request arrived and something answered: the payment may exist."""
+    """The request arrived and something answered: the payment may exist.
+
+    The status lookups get the same garbage, so reconciliation cannot settle it either; the
+    error quotes the create's exchange.
+    """
     start, gateways = canned
     provider = start(status, content_type, body)
+    provider.retry_policy = replace(provider.retry_policy, sleep=lambda seconds: None)
     request = payment_request()
 
     with pytest.raises(paymux.OutcomeUnknown) as raised:
@@ -415,7 +446,8 @@ def test_an_answer_to_create_that_cannot_be_read_is_outcome_unknown(
 
     assert raised.value.order_id == request.order_id
     assert raised.value.http_status == status
-    assert raised.value.request_id == gateways[0].request_ids[-1]
+    assert raised.value.request_id == gateways[0].request_ids[0]
+    assert "status" in raised.value.message
 
 
 def test_an_undocumented_refusal_is_a_plain_provider_error_with_the_exchange(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -16,6 +17,16 @@ from paymux.providers.alikassa.sandbox import Fault, FaultPlan, Merchant, Sandbo
 from support import Receiver, payment_request
 
 # -- faults on create: the payment is stored, the client cannot know ---------------------------
+# paymux reconciles such a create by default (test_reconcile.py); `unreconciled` shows what the
+# fault itself does to a client that does not.
+
+
+@pytest.fixture
+def unreconciled(merchant: Merchant) -> Iterator[AliKassaProvider]:
+    """A provider with reconciliation switched off: one create, one answer."""
+    with paymux.connect({**merchant.settings, "reconcile": False}) as connected:
+        assert isinstance(connected, AliKassaProvider)
+        yield connected
 
 
 @pytest.mark.parametrize(
@@ -23,13 +34,13 @@ from support import Receiver, payment_request
     [Fault.INTERNAL_ERROR, Fault.DROP_CONNECTION, Fault.HTML_ANSWER, Fault.TRUNCATED_JSON],
 )
 def test_a_create_fault_leaves_the_outcome_unknown_while_the_payment_exists(
-    provider: AliKassaProvider, sandbox: Sandbox, fault: Fault
+    unreconciled: AliKassaProvider, provider: AliKassaProvider, sandbox: Sandbox, fault: Fault
 ) -> None:
     sandbox.inject(fault)
     request = payment_request()
 
     with pytest.raises(paymux.OutcomeUnknown) as raised:
-        provider.create(request)
+        unreconciled.create(request)
 
     assert raised.value.order_id == request.order_id
     assert sandbox.payment(request.order_id).status == "wait"
@@ -44,7 +55,9 @@ def test_a_stall_past_the_read_timeout_leaves_the_outcome_unknown(
     request = payment_request()
 
     with (
-        paymux.connect({**merchant.settings, "read_timeout": "0.1"}) as impatient,
+        paymux.connect(
+            {**merchant.settings, "read_timeout": "0.1", "reconcile": False}
+        ) as impatient,
         pytest.raises(paymux.OutcomeUnknown),
     ):
         impatient.create(request)
@@ -53,13 +66,13 @@ def test_a_stall_past_the_read_timeout_leaves_the_outcome_unknown(
 
 
 def test_an_order_id_prefix_asks_for_a_fault_on_that_payment_only(
-    provider: AliKassaProvider, sandbox: Sandbox
+    unreconciled: AliKassaProvider, sandbox: Sandbox
 ) -> None:
     faulty = payment_request(order_id=f"{Fault.INTERNAL_ERROR.prefix}1001")
 
     with pytest.raises(paymux.OutcomeUnknown):
-        provider.create(faulty)
-    healthy = provider.create(payment_request())
+        unreconciled.create(faulty)
+    healthy = unreconciled.create(payment_request())
 
     assert faulty.order_id == "fault-internal-error-1001"
     assert {payment.order_id for payment in sandbox.payments()} == {
@@ -69,13 +82,13 @@ def test_an_order_id_prefix_asks_for_a_fault_on_that_payment_only(
 
 
 def test_an_injected_fault_shows_only_as_many_times_as_asked(
-    provider: AliKassaProvider, sandbox: Sandbox
+    unreconciled: AliKassaProvider, sandbox: Sandbox
 ) -> None:
     sandbox.inject(Fault.INTERNAL_ERROR, times=2)
     outcomes = []
     for _ in range(3):
         try:
-            provider.create(payment_request())
+            unreconciled.create(payment_request())
             outcomes.append("created")
         except paymux.OutcomeUnknown:
             outcomes.append("unknown")
@@ -88,16 +101,18 @@ def test_an_injected_fault_shows_only_as_many_times_as_asked(
 
 
 def test_a_status_fault_is_a_server_error_and_the_next_call_succeeds(
-    provider: AliKassaProvider, sandbox: Sandbox
+    merchant: Merchant, sandbox: Sandbox
 ) -> None:
-    created = provider.create(payment_request())
-    sandbox.inject(Fault.INTERNAL_ERROR, on="status")
+    """With one attempt per call; by default paymux repeats the status itself (test_retry.py)."""
+    with paymux.connect({**merchant.settings, "max_attempts": 1}) as provider:
+        created = provider.create(payment_request())
+        sandbox.inject(Fault.INTERNAL_ERROR, on="status")
 
-    with pytest.raises(paymux.ProviderServerError) as raised:
-        provider.status(payment_id=created.id)
+        with pytest.raises(paymux.ProviderServerError) as raised:
+            provider.status(payment_id=created.id)
 
-    assert raised.value.http_status == 500
-    assert provider.status(payment_id=created.id).status is PaymentStatus.PENDING
+        assert raised.value.http_status == 500
+        assert provider.status(payment_id=created.id).status is PaymentStatus.PENDING
 
 
 @pytest.mark.parametrize("fault", [Fault.HTML_ANSWER, Fault.TRUNCATED_JSON])
@@ -257,7 +272,7 @@ def test_fault_rates_given_to_the_sandbox_apply_to_every_create(
         notification_certificate=notification_certificate.path,
     ) as sb:
         merchant = sb.create_merchant(tmp_path_factory.mktemp("payment"))
-        with paymux.connect(merchant.settings) as provider:
+        with paymux.connect({**merchant.settings, "reconcile": False}) as provider:
             for _ in range(3):
                 with pytest.raises(paymux.OutcomeUnknown):
                     provider.create(payment_request())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,15 @@ from marshmallow import fields, validate, validates_schema
 from paymux import __version__
 from paymux.errors import (
     ConfigurationError,
+    DuplicateOrder,
     InvalidResponse,
+    OrderConflict,
     OutcomeUnknown,
+    PaymentNotFound,
+    PaymuxError,
     ProviderError,
     SignatureError,
+    TLSError,
     TransportError,
     ValidationError,
 )
@@ -30,13 +36,15 @@ from paymux.providers.alikassa import phpjson, responses, schemas, wire
 from paymux.providers.alikassa.keys import DIGESTS, Signer, Verifier
 from paymux.providers.base import notification_params, resolve_path, validate_settings
 from paymux.registry import Registry, default_registry
+from paymux.retry import RetryPolicy
 from paymux.transport import Response, Transport
 
 DEFAULT_BASE_URL = "https://api-merchant.alikassa.io"
 CREATE_METHOD = "v1/payment"
 STATUS_METHOD = "v1/payment/status"
 
-_INTEGER = re.compile(r"[0-9]{1,18}")
+_INTEGER = re.compile(r"0|[1-9][0-9]{0,17}")
+"""A notification id as the gateway writes it: no sign, no padding, at most 18 digits."""
 
 
 def _http_url(value: str) -> None:
@@ -66,6 +74,10 @@ class SettingsSchema(marshmallow.Schema):
         validate=validate.Range(min=0, min_inclusive=False), load_default=30.0
     )
     user_agent = fields.String()
+    reconcile = fields.Boolean(load_default=True)
+    max_attempts = fields.Integer(validate=validate.Range(min=1, max=20), load_default=3)
+    deadline = fields.Float(validate=validate.Range(min=0, min_inclusive=False), load_default=60.0)
+    backoff = fields.Float(validate=validate.Range(min=0), load_default=0.25)
 
     @validates_schema
     def _one_private_key(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -88,6 +100,20 @@ class SettingsSchema(marshmallow.Schema):
 SETTINGS = SettingsSchema()
 
 
+@dataclass(frozen=True)
+class _Expected:
+    """What a create asked for: how a payment found by order_id is recognised as this one."""
+
+    order_id: str
+    amount: Decimal
+    service: str
+    currency: str | None
+
+
+def _short(error: PaymuxError) -> str:
+    return error.message.split(";")[0].removeprefix("create: ").removeprefix("status: ")
+
+
 class AliKassaProvider(Provider):
     """One AliKassa merchant account. Keys are loaded once; connections are pooled."""
 
@@ -106,8 +132,14 @@ class AliKassaProvider(Provider):
         user_agent: str | None = None,
         instance: str = "alikassa",
         registry: Registry | None = None,
+        reconcile: bool = True,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.account = account
+        self.reconcile_creates = reconcile
+        """Whether `create` resolves an unknown outcome itself (see `create`)."""
+        self.retry_policy = retry_policy or RetryPolicy()
+        """Attempts, pauses and deadline of every call; replace it to tune or to test."""
         self.instance = instance
         self.base_url = base_url.rstrip("/")
         self.default_service = service
@@ -160,47 +192,103 @@ class AliKassaProvider(Provider):
             read_timeout=values["read_timeout"],
             user_agent=values.get("user_agent"),
             instance=instance,
+            reconcile=values["reconcile"],
+            retry_policy=RetryPolicy(
+                max_attempts=values["max_attempts"],
+                backoff=values["backoff"],
+                deadline=values["deadline"],
+            ),
         )
 
     def create(self, request: PaymentRequest) -> Payment:
-        body = self._validated(
-            schemas.CREATE_PAYMENT, wire.create_fields(request, self.default_service)
-        )
-        try:
-            response = self._post(CREATE_METHOD, body, "create")
-        except TransportError as error:
-            if not error.request_sent:
-                raise
-            raise OutcomeUnknown(
-                f"create: {error.message}; the payment may exist, check order_id "
-                f"{request.order_id!r}",
-                order_id=request.order_id,
-                request_id=error.request_id,
-            ) from error
-        if response.status >= 500:
-            raise self._unknown(request.order_id, response, responses.error(response, "create"))
-        if response.status != 200:
-            raise responses.error(response, "create")
+        """Create the payment exactly once, even when the gateway's answer is lost.
+
+        The order_id is AliKassa's idempotency key. When the outcome is unknown (a 500, a read
+        timeout, a dropped connection, an unreadable 200), the payment is looked up by order_id;
+        found, it is returned (after checking it is the one asked for, else `OrderConflict`);
+        not found, the very same signed bytes are sent again. A request that never left is
+        simply sent again; a 400 never is. `OutcomeUnknown` only when every attempt within
+        `max_attempts` and `deadline` failed: `reconcile(order_id)` settles it later.
+        """
+        wire_fields = wire.create_fields(request, self.default_service)
+        body = self._validated(schemas.CREATE_PAYMENT, wire_fields)
         # Validated above as a Decimal, an int or a decimal string; money leaves as a Decimal.
-        amount = Decimal(str(request.amount))
-        try:
-            payment = responses.created_payment(
-                response, amount, request.order_id, request.currency
+        expected = _Expected(
+            order_id=request.order_id,
+            amount=Decimal(str(request.amount)),
+            service=str(wire_fields["service"]),
+            currency=request.currency,
+        )
+        policy = self.retry_policy
+        deadline_at = policy.deadline_at()
+        tried: list[str] = []
+        unknown: OutcomeUnknown | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            resent = unknown is not None  # an earlier attempt may have reached the gateway
+            outcome = self._create_attempt(body, expected, attempt, deadline_at, resent=resent)
+            if isinstance(outcome, Payment):
+                self._publish(outcome, "create")
+                return outcome
+            if isinstance(outcome, TransportError):  # never sent: repeating cannot duplicate
+                tried.append(f"create #{attempt}: not sent")
+                if attempt >= policy.max_attempts or not policy.wait(attempt, deadline_at):
+                    raise self._gave_up(unknown, tried) if unknown is not None else outcome
+                continue
+            if isinstance(outcome, DuplicateOrder):  # a re-send met an earlier attempt's payment
+                tried.append(f"create #{attempt}: order_id exists")
+                found = self._adopt(expected, deadline_at, tried)
+                if found is None:
+                    raise self._gave_up(unknown or self._unknown_from(outcome, expected), tried)
+                return found
+            unknown = outcome
+            tried.append(f"create #{attempt}: {_short(outcome)}")
+            if not self.reconcile_creates:
+                raise outcome
+            try:
+                payment = self._lookup(expected.order_id, deadline_at)
+            except PaymentNotFound:
+                tried.append("status: not found")
+                if attempt >= policy.max_attempts or not policy.wait(attempt, deadline_at):
+                    raise self._gave_up(unknown, tried) from None
+                continue
+            except (TransportError, ProviderError) as error:
+                tried.append(f"status: {_short(error)}")
+                raise self._gave_up(unknown, tried) from error
+            emit(
+                "info",
+                "paymux.reconcile",
+                provider=self.name,
+                instance=self.instance,
+                order_id=expected.order_id,
+                outcome="found",
+                tried=list(tried),
             )
-        except InvalidResponse as error:
-            raise self._unknown(request.order_id, response, error) from error
-        self._publish(payment, "create")
+            return self._checked(payment, expected)
+
+    def reconcile(self, order_id: str, amount: Decimal | None = None) -> Payment:
+        """The payment a `create` that raised `OutcomeUnknown` left behind, if any.
+
+        Looks the payment up by order_id (retrying failures); raises `PaymentNotFound` when
+        there is none — then the create certainly did not happen and may be sent again — and
+        `OrderConflict` when `amount` is given and differs from the payment's.
+        """
+        payment = self._lookup(order_id, self.retry_policy.deadline_at())
+        if amount is not None and payment.amount != Decimal(str(amount)):
+            raise OrderConflict(
+                f"reconcile: order_id {order_id!r} is a payment of {payment.amount}, not {amount}",
+                order_id=order_id,
+                payment=payment,
+            )
+        self._publish(payment, "status")
         return payment
 
     def status(self, *, payment_id: str | None = None, order_id: str | None = None) -> Payment:
         if (payment_id is None) == (order_id is None):
             raise ValidationError({"payment_id": ["Give payment_id or order_id, not both."]})
         fields = {"id": str(payment_id)} if payment_id is not None else {"order_id": order_id}
-        body = self._validated(schemas.STATUS_REQUEST, fields)
-        response = self._post(STATUS_METHOD, body, "status")
-        if response.status != 200:
-            raise responses.error(response, "status")
-        payment = responses.status_payment(response)
+        payment = self._status(fields, self.retry_policy.deadline_at())
         self._publish(payment, "status")
         return payment
 
@@ -280,14 +368,133 @@ class AliKassaProvider(Provider):
         except phpjson.PHPJSONError as error:
             raise ValidationError({"_schema": [str(error)]}) from None
 
-    def _post(self, method: str, body: bytes, operation: str) -> Response:
+    def _create_attempt(
+        self,
+        body: bytes,
+        expected: _Expected,
+        attempt: int,
+        deadline_at: float | None,
+        *,
+        resent: bool,
+    ) -> Payment | OutcomeUnknown | TransportError | DuplicateOrder:
+        """One create: the payment, or how it failed (refusals other than a re-send's raise)."""
+        time_left = self.retry_policy.remaining(deadline_at)
+        try:
+            response = self._post(
+                CREATE_METHOD, body, "create", attempt=attempt, time_left=time_left
+            )
+        except TLSError:
+            raise
+        except TransportError as error:
+            if not error.request_sent:
+                return error
+            return OutcomeUnknown(
+                f"create: {error.message}; the payment may exist, check order_id "
+                f"{expected.order_id!r}",
+                order_id=expected.order_id,
+                request_id=error.request_id,
+            )
+        if response.status >= 500:
+            return self._unknown(expected.order_id, response, responses.error(response, "create"))
+        if response.status != 200:
+            refusal = responses.error(response, "create")
+            if resent and isinstance(refusal, DuplicateOrder):
+                return refusal
+            raise refusal
+        try:
+            return responses.created_payment(
+                response, expected.amount, expected.order_id, expected.currency
+            )
+        except InvalidResponse as error:
+            return self._unknown(expected.order_id, response, error)
+
+    def _adopt(
+        self, expected: _Expected, deadline_at: float | None, tried: list[str]
+    ) -> Payment | None:
+        """The payment an earlier attempt created (None if it cannot be fetched)."""
+        try:
+            payment = self._lookup(expected.order_id, deadline_at)
+        except (TransportError, ProviderError) as error:
+            tried.append(f"status: {_short(error)}")
+            return None
+        checked = self._checked(payment, expected)
+        self._publish(checked, "create")
+        return checked
+
+    def _checked(self, payment: Payment, expected: _Expected) -> Payment:
+        """`payment` if it is the one asked for; `OrderConflict` if the order_id is taken."""
+        service = payment.raw.get("service_code")
+        differs = []
+        if payment.amount != expected.amount:
+            differs.append(f"amount {payment.amount} instead of {expected.amount}")
+        if service is not None and service != expected.service:
+            differs.append(f"service {service} instead of {expected.service}")
+        if differs:
+            raise OrderConflict(
+                f"create: order_id {expected.order_id!r} belongs to another payment "
+                f"({payment.id}: {', '.join(differs)})",
+                order_id=expected.order_id,
+                payment=payment,
+            )
+        return payment
+
+    def _lookup(self, order_id: str, deadline_at: float | None) -> Payment:
+        return self._status({"order_id": order_id}, deadline_at)
+
+    def _status(self, fields: dict[str, Any], deadline_at: float | None) -> Payment:
+        """One status call, repeated under the retry policy; the payment or a typed error."""
+        body = self._validated(schemas.STATUS_REQUEST, fields)
+        response = self.retry_policy.call(
+            lambda attempt, left: self._post(
+                STATUS_METHOD, body, "status", attempt=attempt, time_left=left
+            ),
+            deadline_at=deadline_at,
+        )
+        if response.status != 200:
+            raise responses.error(response, "status")
+        return responses.status_payment(response)
+
+    def _gave_up(self, last: OutcomeUnknown | None, tried: list[str]) -> OutcomeUnknown:
+        assert last is not None
+        return OutcomeUnknown(
+            f"create: outcome unknown after {'; '.join(tried)}; the payment may exist: "
+            f"call reconcile({last.order_id!r}) later",
+            order_id=last.order_id,
+            http_status=last.http_status,
+            body=last.body,
+            request_id=last.request_id,
+        )
+
+    def _unknown_from(self, error: ProviderError, expected: _Expected) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"create: {error.message}",
+            order_id=expected.order_id,
+            http_status=error.http_status,
+            body=error.body,
+            request_id=error.request_id,
+        )
+
+    def _post(
+        self,
+        method: str,
+        body: bytes,
+        operation: str,
+        *,
+        attempt: int = 1,
+        time_left: float | None = None,
+    ) -> Response:
         headers = {
             "Content-Type": "application/json",
             "Account": self.account,
             "Sign": self._signer.sign(body),
         }
         response = self._transport.post(
-            f"{self.base_url}/{method}", body, headers, operation=operation
+            f"{self.base_url}/{method}",
+            body,
+            headers,
+            operation=operation,
+            attempt=attempt,
+            time_left=time_left,
         )
         if enabled("debug"):
             emit(

@@ -1,0 +1,115 @@
+"""The one retry policy for calls that are safe to repeat (a status lookup, never a create).
+
+Retried: connection failures, 5xx and 429. Never retried: any other 4xx (the answer will not
+change) and TLS failures (a wrong certificate stays wrong). Pauses grow exponentially up to a
+cap, with jitter so that many clients do not retry in step; a `Retry-After` header is honoured
+up to its own cap. Jitter, sleeping and the clock are parameters, so tests pin them and never
+sleep.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from paymux.errors import TLSError, TransportError
+from paymux.transport import Response
+
+T = TypeVar("T")
+
+
+def retryable_status(status: int) -> bool:
+    """Whether an answer with this status may change if the same call is repeated."""
+    return status == 429 or status >= 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to repeat an idempotent call.
+
+    `jitter()` returns a number in [0, 1): the pause is `backoff * 2**(n-1)`, capped at
+    `max_backoff`, scaled into its upper half by the jitter ("equal jitter": never zero, never
+    in step). `deadline` bounds the whole call, pauses included.
+    """
+
+    max_attempts: int = 3
+    backoff: float = 0.25
+    max_backoff: float = 2.0
+    max_retry_after: float = 10.0
+    deadline: float | None = 60.0
+    jitter: Callable[[], float] = field(default=random.random)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def pause(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1 for the first)."""
+        honoured = parse_retry_after(retry_after, now=time.time())
+        if honoured is not None:
+            return min(honoured, self.max_retry_after)
+        capped = min(self.backoff * 2.0 ** (attempt - 1), self.max_backoff)
+        return capped * (0.5 + 0.5 * self.jitter())
+
+    def deadline_at(self) -> float | None:
+        """The clock reading after which no new attempt starts, for a call starting now."""
+        return None if self.deadline is None else self.clock() + self.deadline
+
+    def remaining(self, deadline_at: float | None) -> float | None:
+        """Seconds left before `deadline_at` (None: unbounded)."""
+        return None if deadline_at is None else deadline_at - self.clock()
+
+    def wait(self, attempt: int, deadline_at: float | None, retry_after: str | None = None) -> bool:
+        """Pause before the next attempt; False (without sleeping) when the deadline forbids it."""
+        delay = self.pause(attempt, retry_after)
+        left = self.remaining(deadline_at)
+        if left is not None and delay >= left:
+            return False
+        self.sleep(delay)
+        return True
+
+    def call(
+        self,
+        send: Callable[[int, float | None], Response],
+        *,
+        deadline_at: float | None = None,
+    ) -> Response:
+        """`send(attempt, seconds_left)` until an answer worth keeping; the last one otherwise.
+
+        Returns the first answer that is not 5xx/429, or the last answer when attempts or time
+        run out; raises the last `TransportError` when no attempt got an answer.
+        """
+        deadline_at = self.deadline_at() if deadline_at is None else deadline_at
+        attempt = 1
+        while True:
+            try:
+                response = send(attempt, self.remaining(deadline_at))
+            except TLSError:
+                raise
+            except TransportError:
+                if attempt >= self.max_attempts or not self.wait(attempt, deadline_at):
+                    raise
+            else:
+                if not retryable_status(response.status) or attempt >= self.max_attempts:
+                    return response
+                if not self.wait(attempt, deadline_at, response.retry_after):
+                    return response
+            attempt += 1
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), None if unusable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
