@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from paymux.errors import PaymuxError
 from paymux.redaction import mask_email, mask_text
 
 
@@ -116,6 +117,95 @@ class Payment:
     hold_amount: Decimal | None = None
     hold_until: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def matches(
+        self,
+        order_id: str | None = None,
+        amount: Decimal | None = None,
+        *,
+        accept_partial: bool = False,
+    ) -> bool:
+        """True when this payment is the one the host expects (`None` skips a check).
+
+        Hosts should call this before fulfilling: a genuine, signed notification can still
+        be for another order or a smaller sum. A PAID payment that was paid only in part does
+        not match `amount` unless `accept_partial` is given.
+        """
+        return not self.mismatches(order_id, amount, accept_partial=accept_partial)
+
+    def check(
+        self,
+        order_id: str | None = None,
+        amount: Decimal | None = None,
+        *,
+        accept_partial: bool = False,
+    ) -> Payment:
+        """`matches`, raising `PaymentMismatch` (with every reason) instead of returning False.
+
+        Returns the payment itself, so a check reads as one line:
+        `payment = notification.payment.check(order_id=order.id, amount=order.total)`.
+        """
+        reasons = self.mismatches(order_id, amount, accept_partial=accept_partial)
+        if reasons:
+            raise PaymentMismatch(self, reasons)
+        return self
+
+    def mismatches(
+        self,
+        order_id: str | None = None,
+        amount: Decimal | None = None,
+        *,
+        accept_partial: bool = False,
+    ) -> tuple[str, ...]:
+        """Why this payment is not the one expected; empty when it is (see `matches`)."""
+        reasons: list[str] = []
+        if order_id is not None and self.order_id != order_id:
+            reasons.append(f"order_id is {self.order_id!r}, expected {order_id!r}")
+        if amount is not None:
+            if self.amount is None:
+                reasons.append(f"amount is unknown, expected {amount}")
+            elif self.amount != amount:
+                reasons.append(
+                    f"amount is {show_money(self.amount)}, expected {show_money(amount)}"
+                )
+            elif self.is_short_paid(amount) and not accept_partial:
+                paid = (
+                    "an unknown part" if self.paid_amount is None else show_money(self.paid_amount)
+                )
+                reasons.append(f"paid only in part: {paid} of {show_money(amount)}")
+        return tuple(reasons)
+
+    def is_short_paid(self, amount: Decimal | None = None) -> bool:
+        """True for a PAID payment that received less than `amount` (default: its own amount).
+
+        The gateway's `is_partial` flag counts only when the paid sum is unknown: money that
+        covers the amount is a full payment, whatever the flag says.
+        """
+        if self.status is not PaymentStatus.PAID:
+            return False
+        expected = self.amount if amount is None else amount
+        if self.paid_amount is None or expected is None:
+            return self.is_partial
+        return self.paid_amount < expected
+
+
+def show_money(value: Decimal) -> str:
+    """`value` for a message: cents always shown, trailing zeros beyond them dropped."""
+    text = f"{value.normalize():f}"
+    whole, _, cents = text.partition(".")
+    return f"{whole}.{cents.ljust(2, '0')}"
+
+
+class PaymentMismatch(PaymuxError):
+    """A payment is not what the host expected: another order, another sum, or paid in part.
+
+    `payment` is the payment as reported; `reasons` says every way it differs.
+    """
+
+    def __init__(self, payment: Payment, reasons: tuple[str, ...] | list[str]) -> None:
+        self.payment = payment
+        self.reasons = tuple(reasons)
+        super().__init__(f"payment {payment.provider}:{payment.id}: " + "; ".join(self.reasons))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,456 @@
+"""Exactly-once payments under faults: response integrity, notification guards, confirmation.
+
+A gateway repeats notifications until it hears 200, sends them out of order and to several
+workers at once; a genuine notification can still be for a smaller sum than the order's. These
+tests pin down what the host is told in each case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
+import paymux
+from paymux import (
+    GuardStore,
+    MemoryStore,
+    Notification,
+    NotificationGuard,
+    NotificationKind,
+    Payment,
+    PaymentMismatch,
+    PaymentStatus,
+    SQLiteStore,
+    Verdict,
+    confirm,
+    transition,
+)
+from paymux.providers.alikassa import AliKassaProvider
+from paymux.providers.alikassa.sandbox import Sandbox
+from support import Receiver, payment_request
+
+PENDING, PAID, CANCELED, FAILED, UNKNOWN = (
+    PaymentStatus.PENDING,
+    PaymentStatus.PAID,
+    PaymentStatus.CANCELED,
+    PaymentStatus.FAILED,
+    PaymentStatus.UNKNOWN,
+)
+NEW, REOPENED, DUPLICATE, STALE = (
+    Verdict.NEW,
+    Verdict.REOPENED,
+    Verdict.DUPLICATE,
+    Verdict.STALE,
+)
+
+
+def paid(**changes: object) -> Payment:
+    """A payment of 500.00 for order 1001, paid in full; keyword arguments replace fields."""
+    payment = Payment(
+        provider="alikassa",
+        id="42",
+        order_id="1001",
+        status=PAID,
+        amount=Decimal("500.00"),
+        paid_amount=Decimal("500.00"),
+    )
+    return dataclasses.replace(payment, **changes)  # type: ignore[arg-type]
+
+
+def notification(
+    status: PaymentStatus,
+    payment_id: str = "42",
+    kind: NotificationKind = NotificationKind.PAYMENT,
+) -> Notification:
+    return Notification(
+        provider="alikassa",
+        kind=kind,
+        payment=paid(id=payment_id, status=status),
+        fields={},
+    )
+
+
+# -- response integrity: is this the payment the host expects? -------------------------------
+
+
+def test_a_payment_paid_in_full_matches_its_order_and_amount() -> None:
+    assert paid().matches(order_id="1001", amount=Decimal("500.00"))
+    assert paid().matches(order_id="1001", amount=Decimal("500"))  # the same money
+
+
+def test_nothing_expected_means_nothing_to_mismatch() -> None:
+    assert paid(order_id=None, amount=None).matches()
+
+
+@pytest.mark.parametrize(
+    ("expected", "reason"),
+    [
+        ({"order_id": "1002"}, "order_id is '1001', expected '1002'"),
+        ({"amount": Decimal("500.01")}, "amount is 500.00, expected 500.01"),
+    ],
+    ids=["another order", "another amount"],
+)
+def test_another_order_or_amount_does_not_match_and_check_says_why(
+    expected: dict[str, object], reason: str
+) -> None:
+    payment = paid()
+
+    assert not payment.matches(**expected)  # type: ignore[arg-type]
+    with pytest.raises(PaymentMismatch) as raised:
+        payment.check(**expected)  # type: ignore[arg-type]
+
+    assert raised.value.reasons == (reason,)
+    assert raised.value.payment is payment
+    assert isinstance(raised.value, paymux.PaymuxError)
+
+
+def test_check_returns_the_payment_so_it_reads_as_one_line() -> None:
+    payment = paid()
+
+    assert payment.check(order_id="1001", amount=Decimal("500")) is payment
+
+
+def test_check_reports_every_difference_at_once() -> None:
+    with pytest.raises(PaymentMismatch) as raised:
+        paid().check(order_id="9", amount=Decimal("1"))
+
+    assert len(raised.value.reasons) == 2
+
+
+def test_a_partial_payment_is_not_a_full_one_unless_the_host_accepts_it() -> None:
+    partial = paid(paid_amount=Decimal("300.00"), is_partial=True)
+
+    assert not partial.matches(amount=Decimal("500.00"))
+    assert partial.matches(amount=Decimal("500.00"), accept_partial=True)
+    with pytest.raises(PaymentMismatch, match=r"paid only in part: 300\.00 of 500\.00"):
+        partial.check(order_id="1001", amount=Decimal("500.00"))
+
+
+def test_a_partial_flag_with_an_unknown_paid_sum_is_not_a_full_payment() -> None:
+    assert not paid(paid_amount=None, is_partial=True).matches(amount=Decimal("500.00"))
+
+
+def test_a_short_paid_sum_is_partial_even_without_the_flag() -> None:
+    assert not paid(paid_amount=Decimal("499.99")).matches(amount=Decimal("500.00"))
+
+
+def test_money_covering_the_amount_is_a_full_payment_whatever_the_flag_says() -> None:
+    assert paid(is_partial=True).matches(amount=Decimal("500.00"))
+
+
+def test_a_pending_payment_matches_by_amount_alone_its_status_is_the_hosts_call() -> None:
+    assert paid(status=PENDING, paid_amount=None).matches(amount=Decimal("500.00"))
+
+
+def test_a_payment_of_unknown_amount_cannot_match_an_expected_amount() -> None:
+    assert not paid(amount=None).matches(amount=Decimal("500.00"))
+
+
+# -- the status-transition rule: every pair ---------------------------------------------------
+
+TABLE: dict[PaymentStatus | None, dict[PaymentStatus, Verdict]] = {
+    # previous   new: PENDING     PAID      CANCELED    FAILED     UNKNOWN
+    None: {PENDING: NEW, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: NEW},
+    UNKNOWN: {PENDING: NEW, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: DUPLICATE},
+    PENDING: {PENDING: DUPLICATE, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: STALE},
+    PAID: {PENDING: STALE, PAID: DUPLICATE, CANCELED: STALE, FAILED: STALE, UNKNOWN: STALE},
+    CANCELED: {PENDING: STALE, PAID: REOPENED, CANCELED: DUPLICATE, FAILED: STALE, UNKNOWN: STALE},
+    FAILED: {PENDING: STALE, PAID: REOPENED, CANCELED: STALE, FAILED: DUPLICATE, UNKNOWN: STALE},
+}
+PAIRS = [
+    (before, after, verdict) for before, row in TABLE.items() for after, verdict in row.items()
+]
+
+
+def test_the_table_covers_every_pair_of_statuses() -> None:
+    assert set(TABLE) == {None, *PaymentStatus}
+    assert all(set(row) == set(PaymentStatus) for row in TABLE.values())
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "verdict"), PAIRS, ids=[f"{p}->{n}" for p, n, _ in PAIRS]
+)
+def test_transition(previous: PaymentStatus | None, new: PaymentStatus, verdict: Verdict) -> None:
+    assert transition(previous, new) is verdict
+
+
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_only_new_and_reopened_are_acted_on(verdict: Verdict) -> None:
+    assert verdict.act is (verdict in (NEW, REOPENED))
+
+
+# -- the guard, over each store ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> GuardStore:
+    if request.param == "memory":
+        return MemoryStore()
+    return SQLiteStore(tmp_path / "guard.sqlite3")
+
+
+@pytest.fixture
+def guard(store: GuardStore) -> NotificationGuard:
+    return NotificationGuard(store)
+
+
+def test_the_first_notification_is_new_and_its_repeats_are_duplicates(
+    guard: NotificationGuard,
+) -> None:
+    assert guard.admit(notification(PAID)) is NEW
+    assert guard.admit(notification(PAID)) is DUPLICATE
+    assert guard.admit(notification(PAID)) is DUPLICATE
+
+
+def test_a_status_arriving_after_a_later_one_is_stale(guard: NotificationGuard) -> None:
+    assert guard.admit(notification(PAID)) is NEW
+
+    assert guard.admit(notification(PENDING)) is STALE
+    assert guard.admit(notification(CANCELED)) is STALE
+
+
+def test_the_usual_life_of_a_payment_is_new_at_every_step(guard: NotificationGuard) -> None:
+    assert guard.admit(notification(PENDING)) is NEW
+    assert guard.admit(notification(PAID)) is NEW
+    assert guard.admit(notification(PENDING)) is DUPLICATE
+
+
+def test_a_late_paid_after_cancel_is_reopened_and_acted_on_once(
+    guard: NotificationGuard,
+) -> None:
+    assert guard.admit(notification(CANCELED)) is NEW
+
+    assert guard.admit(notification(PAID)) is REOPENED
+    assert guard.admit(notification(PAID)) is DUPLICATE
+    assert guard.admit(notification(CANCELED)) is DUPLICATE
+    assert guard.admit(notification(FAILED)) is STALE
+
+
+def test_a_reopened_payment_is_flagged_with_a_warning_event(guard: NotificationGuard) -> None:
+    capture = LogCapture()
+    structlog.configure(processors=[capture])
+    try:
+        guard.admit(notification(CANCELED))
+        guard.admit(notification(PAID))
+    finally:
+        structlog.reset_defaults()
+
+    (event,) = [entry for entry in capture.entries if entry["event"] == "paymux.guard.reopened"]
+    assert event["log_level"] == "warning"
+    assert (event["payment_id"], event["previous"], event["status"]) == ("42", "canceled", "paid")
+
+
+def test_payments_and_payouts_are_kept_apart(guard: NotificationGuard) -> None:
+    assert guard.admit(notification(PAID, "1")) is NEW
+    assert guard.admit(notification(PAID, "2")) is NEW
+    assert guard.admit(notification(PAID, "1", NotificationKind.PAYOUT)) is NEW
+
+
+def test_release_lets_the_gateways_repeat_through(guard: NotificationGuard) -> None:
+    assert guard.admit(notification(PAID)) is NEW
+
+    guard.release(notification(PAID))  # the host failed to record it and answers 500
+
+    assert guard.admit(notification(PAID)) is NEW
+    assert guard.admit(notification(PAID)) is DUPLICATE
+
+
+def test_release_forgets_only_its_own_status(guard: NotificationGuard) -> None:
+    guard.admit(notification(PENDING))
+    guard.admit(notification(PAID))
+
+    guard.release(notification(PAID))
+
+    assert guard.admit(notification(PENDING)) is DUPLICATE
+    assert guard.admit(notification(PAID)) is NEW
+
+
+def handle_and_fail(guard: NotificationGuard, received: Notification) -> list[Verdict]:
+    """A notification endpoint whose recording fails; returns the verdict it was given."""
+    seen: list[Verdict] = []
+
+    def endpoint() -> None:
+        with guard.admitted(received) as verdict:
+            seen.append(verdict)
+            raise RuntimeError("the shop's database is down")
+
+    with pytest.raises(RuntimeError, match="database is down"):
+        endpoint()
+    return seen
+
+
+def test_admitted_releases_when_acting_fails(guard: NotificationGuard) -> None:
+    assert handle_and_fail(guard, notification(PAID)) == [NEW]
+
+    with guard.admitted(notification(PAID)) as verdict:
+        assert verdict is NEW
+    assert guard.admit(notification(PAID)) is DUPLICATE
+
+
+def test_admitted_never_releases_what_another_worker_admitted(guard: NotificationGuard) -> None:
+    guard.admit(notification(PAID))  # another worker's admission
+
+    assert handle_and_fail(guard, notification(PAID)) == [DUPLICATE]
+
+    assert guard.admit(notification(PAID)) is DUPLICATE
+
+
+def test_of_many_threads_given_the_same_notification_exactly_one_gets_new(
+    guard: NotificationGuard,
+) -> None:
+    verdicts: list[Verdict] = []
+    start = threading.Barrier(16)
+
+    def admit() -> None:
+        start.wait()
+        verdicts.append(guard.admit(notification(PAID)))
+
+    threads = [threading.Thread(target=admit) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(verdicts) == sorted([NEW] + [DUPLICATE] * 15)
+
+
+def test_an_sqlite_store_remembers_across_instances(tmp_path: Path) -> None:
+    path = tmp_path / "guard.sqlite3"
+    assert NotificationGuard(SQLiteStore(path)).admit(notification(PAID)) is NEW
+
+    assert NotificationGuard(SQLiteStore(path)).admit(notification(PAID)) is DUPLICATE
+
+
+def test_an_sqlite_store_keeps_nothing_of_a_change_that_raised(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "guard.sqlite3")
+
+    def broken(current: str | None) -> str | None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        store.update("k", broken)
+
+    assert store.update("k", lambda current: current) is None
+
+
+WORKER = """
+import sys, time, pathlib
+from paymux import (
+    Notification, NotificationGuard, NotificationKind, Payment, PaymentStatus, SQLiteStore
+)
+guard = NotificationGuard(SQLiteStore(sys.argv[1]))
+payment = Payment(provider="alikassa", id="42", order_id="1001", status=PaymentStatus.PAID)
+notification = Notification(
+    provider="alikassa", kind=NotificationKind.PAYMENT, payment=payment, fields={}
+)
+go = pathlib.Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+print(guard.admit(notification).value, flush=True)
+"""
+
+
+def test_of_many_processes_given_the_same_notification_exactly_one_gets_new(
+    tmp_path: Path,
+) -> None:
+    database, go = tmp_path / "guard.sqlite3", tmp_path / "go"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(database), str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == "ready\n"
+        go.touch()  # all at once
+        answers = [worker.communicate(timeout=60)[0].strip() for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+
+    assert [worker.returncode for worker in workers] == [0] * 8
+    assert sorted(answers) == ["duplicate"] * 7 + ["new"]
+
+
+# -- confirmation against the status API, over a real sandbox ---------------------------------
+
+
+def delivered(
+    provider: AliKassaProvider,
+    sandbox: Sandbox,
+    receiver: Receiver,
+    *,
+    paid_amount: Decimal | None = None,
+) -> Notification:
+    """Create a payment of 500.00, settle it as paid and parse the notification the shop got."""
+    created = provider.create(payment_request(notification_url=receiver.url))
+    sandbox.settle(created.id, "paid", paid_amount=paid_amount)
+    (path,) = receiver.wait_for(1)
+    return provider.parse_notification(path)
+
+
+def test_a_paid_notification_is_confirmed_by_the_status_api(
+    provider: AliKassaProvider, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    received = delivered(provider, sandbox, receiver)
+    assert NotificationGuard(MemoryStore()).admit(received) is NEW
+
+    confirmed = confirm(
+        provider, received, order_id=received.payment.order_id, amount=Decimal("500.00")
+    )
+
+    assert confirmed.status is PAID
+    assert confirmed.id == received.payment.id
+    assert confirmed.paid_amount == Decimal("500.00")
+
+
+def test_a_partial_payment_is_refused_when_the_host_expects_the_full_amount(
+    provider: AliKassaProvider, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    received = delivered(provider, sandbox, receiver, paid_amount=Decimal("300.00"))
+
+    assert received.payment.status is PAID
+    assert not received.payment.matches(amount=Decimal("500.00"))
+    with pytest.raises(PaymentMismatch, match="paid only in part") as raised:
+        confirm(provider, received, amount=Decimal("500.00"))
+    assert raised.value.payment.paid_amount == Decimal("300.00")
+
+    accepted = confirm(provider, received, amount=Decimal("500.00"), accept_partial=True)
+    assert accepted.paid_amount == Decimal("300.00")
+
+
+def test_a_notification_the_status_api_disagrees_with_is_a_mismatch(
+    provider: AliKassaProvider, sandbox: Sandbox, receiver: Receiver
+) -> None:
+    received = delivered(provider, sandbox, receiver)
+    claimed = dataclasses.replace(
+        received,
+        payment=dataclasses.replace(received.payment, amount=Decimal("5000.00"), status=FAILED),
+    )
+
+    with pytest.raises(PaymentMismatch) as raised:
+        confirm(provider, claimed)
+
+    assert raised.value.reasons == (
+        "status is paid, notification says failed",
+        "amount is 500.00, notification says 5000.00",
+    )
+
+
+def test_confirm_knows_payments_only(provider: AliKassaProvider) -> None:
+    with pytest.raises(ValueError, match="payments only"):
+        confirm(provider, notification(PAID, kind=NotificationKind.PAYOUT))
