@@ -3,7 +3,9 @@
 paymux never configures logging for the host. When the host has configured structlog, events
 go through the host's structlog pipeline; otherwise they go to the standard-library logger
 "paymux", which stays silent until the host gives it a handler. Either way every event is
-redacted before it leaves paymux.
+redacted, and every value in it escaped (`paymux.redaction.loggable`), before it leaves
+paymux: no secret leaves, and no CR, LF or other control character from a notification or a
+gateway's answer reaches a renderer, so no value can forge a log line.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from paymux.redaction import redact
+from paymux.redaction import escape_control, loggable
 
 _STDLIB_LOGGER = logging.getLogger("paymux")
 _STDLIB_FALLBACK = structlog.wrap_logger(
@@ -52,7 +54,7 @@ def enabled(level: str) -> bool:
 
 
 def emit(level: str, event: str, **fields: Any) -> None:
-    """Emit one redacted event at `level` ("debug", "info", "warning", "error")."""
+    """Emit one redacted, escaped event at `level` ("debug", "info", "warning", "error")."""
     logger = _logger()
     if _is_enabled(logger, level):
-        getattr(logger, level)(event, **redact(fields))
+        getattr(logger, level)(escape_control(event), **loggable(fields))

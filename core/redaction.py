@@ -3,12 +3,18 @@
 Secrets (signatures, keys, passwords) are replaced outright; card numbers keep their first 6 and
 last 4 digits; personal fields (phone, e-mail, names, address) keep a hint of their shape.
 Any run of 13 to 19 digits in any string is treated as a card number, wherever it appears.
+
+What is logged is also made inert (`loggable`): control characters, line and paragraph
+separators, bidirectional overrides and lone surrogates in any value or key, at any depth, are
+written as escapes (`\\r`, `\\n`, `\\x1b`, `\\u2028`), so text from a notification or a
+gateway's answer can never start a log line of its own or disguise the one it is in.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -28,6 +34,9 @@ PERSONAL_KEYS = frozenset(
         "customer_last_name",
         "customer_address",
         "address",
+        "customer_city",
+        "customer_state",
+        "customer_post_code",
         "customer_birth_date",
         "birth_date",
     }
@@ -92,3 +101,49 @@ def redact_value(key: str, value: Any) -> Any:
 def redact(data: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `data` safe to log or show."""
     return {key: redact_value(str(key), value) for key, value in data.items()}
+
+
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+"""C0 and C1 controls, DEL, line/paragraph separators, bidi marks and overrides, surrogates."""
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match[0]
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def escape_control(text: str) -> str:
+    """`text` with every character that could break or disguise a log line written as an escape.
+
+    Printable text (any script, emoji) is left as it is; only characters in `_UNSAFE` change.
+    """
+    return _UNSAFE.sub(_escape_char, text)
+
+
+def escape(value: Any) -> Any:
+    """A copy of `value` whose every string, and every mapping key, at any depth, is escaped.
+
+    Numbers, booleans and None stay as they are; lists, tuples and sets become lists; any other
+    object becomes its escaped `str`, since a renderer would otherwise print it unescaped.
+    """
+    if isinstance(value, str):
+        return escape_control(value)
+    if value is None or isinstance(value, (bool, int, float, Decimal)):
+        return value
+    if isinstance(value, Mapping):
+        return {escape_control(str(key)): escape(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [escape(item) for item in value]
+    if isinstance(value, (bytes, bytearray)):
+        return escape_control(bytes(value).decode("utf-8", errors="backslashreplace"))
+    return escape_control(str(value))
+
+
+def loggable(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`fields` redacted, then escaped: safe to hand to any log renderer."""
+    escaped: dict[str, Any] = escape(redact(fields))
+    return escaped

@@ -141,6 +141,8 @@ class Verifier:
             raw = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError):
             raise SignatureError("signature is not valid base64") from None
+        if base64.b64encode(raw).decode("ascii") != signature:
+            raise SignatureError("signature is not in canonical base64")
         try:
             self._key.verify(raw, data, padding.PKCS1v15(), self._hash)
         except InvalidSignature:

@@ -250,6 +250,12 @@ class _Handler(BaseHTTPRequestHandler):
     # for the peer's delayed ACK between them (it costs ~40 ms per exchange)
     server_version = "paymux-sandbox"
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client stopped waiting (e.g. a stall fault)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the sandbox records requests instead of printing them."""
 
