@@ -238,7 +238,7 @@ def with_broken_plugin(
 def test_a_broken_plugin_is_listed_next_to_alikassa(with_broken_plugin: dict[str, Any]) -> None:
     installed = with_broken_plugin["installed"]
 
-    assert set(installed) == {"alikassa", "broken"}
+    assert {"alikassa", "broken"} <= set(installed)
     assert canonical(installed["broken"]) == "paymux-broken-plugin"
 
 

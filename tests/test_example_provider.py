@@ -1,0 +1,294 @@
+"""A third-party provider, for real: docs/examples/hmacpay, pip-installed next to paymux.
+
+HmacPay is a separate distribution (`paymux-hmacpay`) that paymux knows nothing about: it is
+installed into this environment with pip, found through its `paymux` entry point, passes the
+same conformance kit as AliKassa, and serves a host next to AliKassa by configuration alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Collection, Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import pytest
+
+import paymux
+from paymux import Payment, PaymentStatus
+from paymux.providers.alikassa.sandbox import Merchant, Sandbox
+from paymux.providers.base import Provider, ProviderConformance
+from paymux.providers.base.testing import NewRequest, Settle
+from support import Receiver
+
+if TYPE_CHECKING:
+    from paymux_hmacpay.emulator import Emulator
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "hmacpay"
+DISTRIBUTION = "paymux-hmacpay"
+PACKAGE = EXAMPLE / "src" / "paymux_hmacpay"
+
+
+def installed_copy_is_current() -> bool:
+    """Whether pip installed `paymux-hmacpay` here, from the example's current source."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    for source in PACKAGE.iterdir():
+        if source.is_file():
+            installed = Path(str(dist.locate_file(f"paymux_hmacpay/{source.name}")))
+            if not installed.is_file() or installed.read_bytes() != source.read_bytes():
+                return False
+    return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hmacpay_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pip-installs docs/examples/hmacpay into this environment, once, when it is missing.
+
+    It is built from a copy so that the build leaves nothing in the source folder.
+    """
+    if not installed_copy_is_current():
+        copy = tmp_path_factory.mktemp("hmacpay-source") / "hmacpay"
+        shutil.copytree(
+            EXAMPLE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+        )
+        pip = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--force-reinstall",
+                "--disable-pip-version-check",
+                str(copy),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert pip.returncode == 0, pip.stderr
+        importlib.invalidate_caches()
+    assert installed_copy_is_current()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    from paymux_hmacpay.emulator import Emulator
+
+    with Emulator() as running:
+        yield running
+
+
+# -- the distribution, found like any other plugin --------------------------------------------
+
+
+def test_the_registry_finds_hmacpay_through_its_entry_point() -> None:
+    installed = {info.name: info for info in paymux.default_registry().installed()}
+
+    assert installed["hmacpay"].module == "paymux_hmacpay"
+    assert installed["hmacpay"].distribution is not None
+    assert installed["hmacpay"].distribution.replace("_", "-").lower() == DISTRIBUTION
+    assert installed["hmacpay"].version == "0.1.0"
+    assert paymux.default_registry().provider_class("hmacpay").name == "hmacpay"
+
+
+def test_paymux_providers_lists_hmacpay_next_to_alikassa() -> None:
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "paymux"), "providers", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert {"alikassa", "hmacpay"} <= set(rows)
+    assert rows["hmacpay"]["module"] == "paymux_hmacpay"
+    assert rows["hmacpay"]["problem"] is None
+
+
+def test_bad_settings_are_one_configuration_error_that_never_echoes_the_secret() -> None:
+    with pytest.raises(paymux.ConfigurationError) as raised:
+        paymux.connect({"provider": "hmacpay", "merchant": "m-1", "secret": "too-short-secret"[:9]})
+
+    assert "secret" in str(raised.value)
+    assert "too-short" not in str(raised.value)
+
+
+# -- the conformance kit ----------------------------------------------------------------------
+
+
+class TestHmacPayConformance(ProviderConformance):
+    statuses: ClassVar[Mapping[str, PaymentStatus]] = {
+        "new": PaymentStatus.PENDING,
+        "succeeded": PaymentStatus.PAID,
+        "declined": PaymentStatus.FAILED,
+        "expired": PaymentStatus.CANCELED,
+    }
+    initial_status = "new"
+    final_statuses = frozenset({"succeeded", "declined", "expired"})
+    signature_field = "signature"
+    unknown_payment_id = "hp_999999"
+
+    @pytest.fixture
+    def provider(self, emulator: Emulator) -> Iterator[Provider]:
+        with paymux.connect(emulator.settings) as connected:
+            yield connected
+
+    @pytest.fixture
+    def new_request(self, receiver: Receiver) -> NewRequest:
+        return lambda: paymux.PaymentRequest(
+            order_id=f"eu-{uuid.uuid4().hex[:12]}",
+            amount=Decimal("25.00"),
+            customer=paymux.Customer(ip="203.0.113.7", user_agent="Mozilla/5.0"),
+            notification_url=receiver.url,
+        )
+
+    @pytest.fixture
+    def settle(self, emulator: Emulator, receiver: Receiver) -> Settle:
+        def settle(payment: Payment, provider_status: str) -> str:
+            already = len(receiver.received)
+            emulator.settle(payment.id, provider_status)
+            arrived = receiver.wait_for(already + 1)
+            assert len(arrived) > already, "the emulator sent no notification"
+            return arrived[already]
+
+        return settle
+
+    @pytest.fixture
+    def provider_secrets(self, emulator: Emulator) -> Collection[str]:
+        return [emulator.secret]
+
+
+# -- one host, two providers, by configuration alone ------------------------------------------
+
+
+def toml(config: Mapping[str, Mapping[str, str]], default: str) -> str:
+    """A paymux configuration file with one [providers.<name>] table per instance."""
+    lines = [f"default = {json.dumps(default)}"]
+    for name, settings in config.items():
+        lines += ["", f"[providers.{name}]"]
+        lines += [f"{key} = {json.dumps(str(value))}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+class Shop:
+    """A host application's payment code: it names instances, never providers."""
+
+    def __init__(self, config: paymux.Config, notify_base: str) -> None:
+        self.config = config
+        self.notify_base = notify_base
+        self.providers: dict[str, Provider] = {}
+
+    def provider(self, instance: str) -> Provider:
+        if instance not in self.providers:
+            self.providers[instance] = paymux.connect(instance, config=self.config)
+        return self.providers[instance]
+
+    def checkout(self, instance: str, order_id: str, amount: Decimal) -> Payment:
+        return self.provider(instance).create(
+            paymux.PaymentRequest(
+                order_id=order_id,
+                amount=amount,
+                customer=paymux.Customer(ip="203.0.113.7", user_agent="Mozilla/5.0"),
+                notification_url=f"{self.notify_base}/{instance}",
+            )
+        )
+
+    def on_notification(self, target: str) -> Payment:
+        """The notification endpoint: `/notify/<instance>?...`."""
+        instance = urlsplit(target).path.rsplit("/", 1)[-1]
+        return self.provider(instance).parse_notification(target).payment
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+
+
+@pytest.fixture
+def shop(
+    tmp_path: Path, merchant: Merchant, emulator: Emulator, receiver: Receiver
+) -> Iterator[Shop]:
+    config_file = tmp_path / "paymux.toml"
+    config_file.write_text(
+        toml(
+            {
+                "shop_ru": {**merchant.settings, "service": "payment_card_rub_hpp"},
+                "shop_eu": emulator.settings,
+            },
+            default="shop_ru",
+        )
+    )
+    running = Shop(paymux.load_config(config_file, environ={}), receiver.url)
+    yield running
+    running.close()
+
+
+def test_the_same_host_code_runs_alikassa_and_hmacpay_side_by_side(
+    shop: Shop, sandbox: Sandbox, emulator: Emulator, receiver: Receiver
+) -> None:
+    ru = shop.checkout("shop_ru", "ru-1001", Decimal("500.00"))
+    eu = shop.checkout("shop_eu", "eu-1001", Decimal("25.00"))
+    sandbox.settle(ru.id, "paid")
+    emulator.settle(eu.id, "succeeded")
+    notifications = receiver.wait_for(2)
+
+    settled = sorted((shop.on_notification(target) for target in notifications), key=str)
+
+    assert (ru.provider, eu.provider) == ("alikassa", "hmacpay")
+    assert {(p.provider, p.order_id, p.status, p.amount) for p in settled} == {
+        ("alikassa", "ru-1001", PaymentStatus.PAID, Decimal("500.00")),
+        ("hmacpay", "eu-1001", PaymentStatus.PAID, Decimal("25.00")),
+    }
+    assert shop.provider("shop_ru").status(order_id="ru-1001").status is PaymentStatus.PAID
+    assert shop.provider("shop_eu").status(order_id="eu-1001").status is PaymentStatus.PAID
+
+
+def test_a_notification_sent_to_the_wrong_instance_is_rejected(
+    shop: Shop, emulator: Emulator, receiver: Receiver
+) -> None:
+    eu = shop.checkout("shop_eu", "eu-2002", Decimal("25.00"))
+    emulator.settle(eu.id, "succeeded")
+    [target] = receiver.wait_for(1)
+
+    with pytest.raises(paymux.SignatureError):
+        shop.provider("shop_ru").parse_notification(target)
+
+
+def test_switching_a_shop_to_another_provider_is_a_configuration_change(
+    tmp_path: Path, merchant: Merchant, emulator: Emulator, receiver: Receiver
+) -> None:
+    seen: dict[str, Any] = {}
+    for provider_settings in (
+        {**merchant.settings, "service": "payment_card_rub_hpp"},
+        emulator.settings,
+    ):
+        config_file = tmp_path / f"{provider_settings['provider']}.toml"
+        config_file.write_text(toml({"shop": provider_settings}, default="shop"))
+        shop = Shop(paymux.load_config(config_file, environ={}), receiver.url)
+        try:
+            payment = shop.checkout("shop", f"order-{uuid.uuid4().hex[:8]}", Decimal("500.00"))
+        finally:
+            shop.close()
+        seen[payment.provider] = (payment.status, payment.amount)
+
+    assert seen == {
+        "alikassa": (PaymentStatus.PENDING, Decimal("500.00")),
+        "hmacpay": (PaymentStatus.PENDING, Decimal("500.00")),
+    }
