@@ -242,15 +242,6 @@ def _openssl() -> str:
 # -- the sandbox in its own process ------------------------------------------------------------
 
 
-NODELAY_NOTE = (
-    "The sandbox as shipped writes each answer's headers and body in two send() calls on a "
-    "socket with Nagle's algorithm on; the second waits for the client's delayed ACK, so every "
-    "exchange takes ~40 ms whatever the client does. The benchmark's sandbox process sets "
-    "TCP_NODELAY on its connections (socketserver's disable_nagle_algorithm) so that client "
-    "differences are visible; the 'as shipped' probe measures the sandbox unchanged."
-)
-
-
 class SandboxProcess:
     """The AliKassa sandbox running in a child process, so that the client's CPU time
     (`time.process_time()` in the benchmark process) excludes everything the server does."""
@@ -261,9 +252,7 @@ class SandboxProcess:
         *,
         key_size: int = 2048,
         digest: str = "sha1",
-        nodelay: bool = True,
     ) -> None:
-        self.nodelay = nodelay
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -275,7 +264,6 @@ class SandboxProcess:
                 digest,
                 "--dir",
                 str(folder),
-                *(["--nodelay"] if nodelay else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -348,17 +336,9 @@ def _serve(argv: Sequence[str], stdin: TextIO, stdout: TextIO) -> int:
     options.add_argument("--key-size", type=int, default=2048)
     options.add_argument("--digest", default="sha1")
     options.add_argument("--dir", type=Path, required=True)
-    options.add_argument(
-        "--nodelay",
-        action="store_true",
-        help="set TCP_NODELAY on the sandbox's connections (see NODELAY_NOTE)",
-    )
     args = options.parse_args(argv)
 
-    from paymux.providers.alikassa.sandbox import Sandbox, server
-
-    if args.nodelay:
-        server._Handler.disable_nagle_algorithm = True
+    from paymux.providers.alikassa.sandbox import Sandbox
 
     with Sandbox(key_size=args.key_size, digest=args.digest) as sandbox:
         merchant = sandbox.create_merchant(args.dir / "payment")

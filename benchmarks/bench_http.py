@@ -27,10 +27,6 @@ Measured: sequential create and status (throughput, median latency, client CPU p
 the sandbox's CPU per call for reference), then status checks from N threads sharing one client
 (N = 1, 4, 16). Every round runs the clients in short blocks whose order rotates, and adds the
 blocks up; the numbers are medians over rounds.
-
-The sandbox process sets TCP_NODELAY on its connections: as shipped, every answer waits ~40 ms
-for a delayed ACK (see `_common.NODELAY_NOTE`), which would hide every client difference. A last
-short table measures the sandbox unchanged.
 """
 
 from __future__ import annotations
@@ -54,7 +50,6 @@ import requests
 import structlog
 from _common import (
     JSON,
-    NODELAY_NOTE,
     SandboxProcess,
     Target,
     finish,
@@ -418,7 +413,6 @@ def main() -> int:
         "reference_block": 1 if quick else 3,
         "threaded_blocks": 1 if quick else 4,
         "threaded_block": 16 if quick else 128,
-        "shipped_calls": 3 if quick else 40,
     }
     print(f"bench_http: {rounds} round(s), {args.key_size}-bit keys, sizes {sizes}")
 
@@ -469,26 +463,6 @@ def main() -> int:
                 for client in clients[:2]:
                     conc[client.name][threads].append(Run.total(threaded_blocks[client.name]))
             print(f"  round {number + 1}/{rounds} done", flush=True)
-        provider.close()
-        floor.close()
-
-    # The same status loop against the sandbox exactly as shipped (Nagle on): see NODELAY_NOTE.
-    as_shipped: dict[str, JSON] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="paymux-bench-") as folder,
-        SandboxProcess(Path(folder), key_size=args.key_size, nodelay=False) as sandbox,
-    ):
-        provider = paymux.connect(sandbox.settings)
-        assert isinstance(provider, AliKassaProvider)
-        floor = FloorClient(sandbox.account, sandbox.certificate_dir, sandbox.base_url)
-        for client in (paymux_client("paymux", provider), floor_client(floor)):
-            client.polled = client.create(next_order_id(client.name))
-            run = sequential(client, "status", sizes["shipped_calls"], sandbox)
-            as_shipped[client.name] = {
-                "throughput_per_s": run.throughput,
-                "latency_median_ms": median(run.latencies) * 1000,
-                "client_cpu_per_call_us": run.cpu / run.calls * 1e6,
-            }
         provider.close()
         floor.close()
 
@@ -561,23 +535,6 @@ def main() -> int:
         f"paymux's client CPU over the floor's: {overhead['create']:.0f} us per create, "
         f"{overhead['status']:.0f} us per status"
     )
-    print()
-    print("Status checks against the sandbox as shipped (Nagle on, one round)")
-    print(
-        table(
-            ["client", "calls/s", "latency ms", "client CPU us/call"],
-            [
-                (
-                    name,
-                    shipped["throughput_per_s"],
-                    shipped["latency_median_ms"],
-                    shipped["client_cpu_per_call_us"],
-                )
-                for name, shipped in as_shipped.items()
-            ],
-        )
-    )
-    print(NODELAY_NOTE)
 
     ratios = {
         "create_throughput_paymux_over_reference": ratio(
@@ -682,9 +639,7 @@ def main() -> int:
         "threads": threaded_results,
         "client_cpu_overhead_over_floor_us": overhead,
         "ratio_spread_over_rounds": spreads,
-        "sandbox_as_shipped": as_shipped,
         "notes": [
-            NODELAY_NOTE,
             "paymux+structlog: paymux with the host's structlog configured at INFO, output "
             "discarded; every other row runs with logging unconfigured (paymux's default).",
             "floor's session pool is sized 32 like paymux's, so 16 threads keep their connections.",
