@@ -210,9 +210,15 @@ class PaymentMismatch(PaymuxError):
 
 @dataclass(frozen=True)
 class Notification:
-    """A verified notification from a provider: what changed, and the signed fields it came with."""
+    """A verified notification from a provider: what changed, and the signed fields it came with.
+
+    `instance` and `account` say which configured account it was verified for, so that two
+    accounts (or a restarted sandbox) reusing one payment id never share a guard record.
+    """
 
     provider: str
+    instance: str
+    account: str
     kind: NotificationKind
     payment: Payment
     fields: Mapping[str, str] = field(repr=False)

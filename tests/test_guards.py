@@ -72,6 +72,8 @@ def notification(
 ) -> Notification:
     return Notification(
         provider="alikassa",
+        instance="shop",
+        account="93d5df06-996c-48c3-9847-348d6b580b80",
         kind=kind,
         payment=paid(id=payment_id, status=status),
         fields={},
@@ -349,7 +351,8 @@ from paymux import (
 guard = NotificationGuard(SQLiteStore(sys.argv[1]))
 payment = Payment(provider="alikassa", id="42", order_id="1001", status=PaymentStatus.PAID)
 notification = Notification(
-    provider="alikassa", kind=NotificationKind.PAYMENT, payment=payment, fields={}
+    provider="alikassa", instance="shop", account="a", kind=NotificationKind.PAYMENT,
+    payment=payment, fields={}
 )
 go = pathlib.Path(sys.argv[2])
 print("ready", flush=True)

@@ -322,6 +322,8 @@ class AliKassaProvider(Provider):
         )
         notification = Notification(
             provider=self.name,
+            instance=self.instance,
+            account=self.account,
             kind=NotificationKind(values["type"]),
             payment=payment,
             fields=signed,

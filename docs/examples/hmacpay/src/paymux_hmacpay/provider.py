@@ -170,7 +170,12 @@ class HmacPayProvider(Provider):
         )
         self._registry.publish_payment(payment, "notification")
         return Notification(
-            provider=self.name, kind=NotificationKind.PAYMENT, payment=payment, fields=signed
+            provider=self.name,
+            instance=self.instance,
+            account=self.merchant,
+            kind=NotificationKind.PAYMENT,
+            payment=payment,
+            fields=signed,
         )
 
     def close(self) -> None:
