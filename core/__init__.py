@@ -8,12 +8,14 @@ notification = provider.parse_notification(request.query_string)
 """
 
 from paymux.config import Config, InstanceConfig, load_config
+from paymux.decisions import Action, Decision, decide
 from paymux.errors import (
     AmountOutOfRange,
     AuthenticationError,
     CertificateError,
     ConfigurationError,
     DuplicateOrder,
+    GuardStoreError,
     InvalidResponse,
     NotAllowed,
     OrderConflict,
@@ -61,20 +63,24 @@ from paymux.registry import (
     register_plugin,
     unregister_plugin,
 )
+from paymux.secrets import Secret
 from paymux.transport import Exchange
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "AmountOutOfRange",
     "AuthenticationError",
     "CertificateError",
     "Config",
     "ConfigurationError",
     "Customer",
+    "Decision",
     "DuplicateOrder",
     "Exchange",
     "GuardStore",
+    "GuardStoreError",
     "InstanceConfig",
     "InvalidResponse",
     "MemoryStore",
@@ -102,6 +108,7 @@ __all__ = [
     "Redirect",
     "Registry",
     "SQLiteStore",
+    "Secret",
     "SignatureError",
     "TLSError",
     "TransportError",
@@ -111,6 +118,7 @@ __all__ = [
     "__version__",
     "confirm",
     "connect",
+    "decide",
     "default_registry",
     "hookimpl",
     "load_config",

@@ -486,12 +486,22 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+AMOUNT_DIGITS = 30
+"""Digits an amount may have on either side of the point: beyond any real sum, and short
+enough that writing it out can never take the memory `1e-999999999` would."""
+
+
 def _amount(text: str) -> Decimal:
     try:
         amount = Decimal(text)
     except InvalidOperation:
         amount = Decimal("NaN")
-    if not amount.is_finite():
+    exponent = amount.as_tuple().exponent
+    if (
+        not isinstance(exponent, int)
+        or exponent < -AMOUNT_DIGITS
+        or amount.adjusted() >= AMOUNT_DIGITS
+    ):
         raise argparse.ArgumentTypeError(f"{text!r} is not an amount; write it like 500.00")
     return amount
 
@@ -527,12 +537,19 @@ class _ProviderOption(argparse.Action):
         if key in options:
             raise argparse.ArgumentError(self, f"{key!r} is given more than once")
         if key.endswith("_id"):
-            if not value.strip().isdigit():
-                raise argparse.ArgumentError(self, f"{key} takes a whole number, not {value!r}")
-            options[key] = int(value)
+            options[key] = self._whole_number(key, value)
         else:
             options[key] = value
         setattr(namespace, self.dest, options)
+
+    def _whole_number(self, key: str, value: str) -> int:
+        try:
+            number = int(value) if value.strip().isdecimal() else None
+        except ValueError:  # more digits than Python converts
+            number = None
+        if number is None:
+            raise argparse.ArgumentError(self, f"{key} takes a whole number, not {value!r}")
+        return number
 
 
 def _configure_logging(verbosity: int) -> None:

@@ -12,6 +12,9 @@ Each instance names its `provider` and carries that provider's settings:
 
 Environment variables override the file, one setting each: `PAYMUX__SHOP__ACCOUNT=...`
 (instance and setting names are case-insensitive), and `PAYMUX_DEFAULT=shop`.
+
+A setting named `password`, `passphrase` or `secret` is wrapped in a `paymux.Secret` as soon as
+it is read, so no repr or traceback of the configuration shows it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from paymux.errors import ConfigurationError
+from paymux.secrets import Secret
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,6 +37,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 ENV_PREFIX = "PAYMUX__"
 ENV_CONFIG_FILE = "PAYMUX_CONFIG"
 ENV_DEFAULT = "PAYMUX_DEFAULT"
+SECRET_SETTINGS = frozenset({"password", "passphrase", "secret"})
+"""Settings whose text is wrapped in a `Secret`; a provider reads them with `SecretString`."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,15 @@ class InstanceConfig:
         provider = data.get("provider")
         if not isinstance(provider, str) or not provider:
             raise ConfigurationError(f"instance {name!r}: 'provider' (a provider name) is required")
-        settings = {key: value for key, value in data.items() if key != "provider"}
+        settings = {key: _guarded(key, value) for key, value in data.items() if key != "provider"}
         return cls(name=name, provider=provider, settings=settings, base_dir=base_dir)
+
+
+def _guarded(key: str, value: Any) -> Any:
+    """`value`, wrapped in a `Secret` when `key` names a secret setting and it is plain text."""
+    if str(key).lower() in SECRET_SETTINGS and isinstance(value, str):
+        return Secret(value)
+    return value
 
 
 @dataclass(frozen=True)

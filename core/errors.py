@@ -10,6 +10,7 @@
     ├── TransportError              the exchange itself failed (connect, TLS, read)
     │   └── TLSError                TLS verification failed: never retried
     ├── OutcomeUnknown              the provider may or may not have acted: reconcile by order_id
+    ├── GuardStoreError             a notification guard's store could not be read or written
     └── ProviderError               the provider answered and refused
         ├── ProviderValidationError the provider's own field validation failed
         ├── DuplicateOrder          a payment with this order_id exists already
@@ -134,6 +135,13 @@ class OutcomeUnknown(PaymuxError):
     ) -> None:
         super().__init__(message, http_status=http_status, body=body, request_id=request_id)
         self.order_id = order_id
+
+
+class GuardStoreError(PaymuxError):
+    """A notification guard's store failed: locked for longer than its timeout, or unreadable.
+
+    Nothing was admitted or changed; answer non-200 so the gateway repeats the notification.
+    """
 
 
 class ProviderError(PaymuxError):

@@ -6,27 +6,38 @@ the same one to several workers at once. `NotificationGuard` tells each arrival 
     guard = NotificationGuard(SQLiteStore("/var/lib/shop/paymux-guard.sqlite3"))
 
     notification = provider.parse_notification(request.url)
-    with guard.admitted(notification) as verdict:      # released again if the body raises
+    with guard.admitted(notification) as verdict:   # committed if the block succeeds
         if verdict.act:
             record(notification.payment.check(order_id=..., amount=...))
-    return 200                                          # for every verdict
+    return 503 if verdict.retry else 200            # BUSY: the gateway must repeat it
+
+`admit` does not record a status at once: it takes a *claim* on the payment, and the host's
+write turns the claim into an admitted status (`commit`) or drops it (`release`). While a claim
+is held, every other arrival for the payment is BUSY, so no copy is answered 200 for a
+notification whose write may still fail. A claim never committed (its process died) expires
+after `lease` seconds and the gateway's next repeat is admitted again.
 
 Whether a status may follow another is decided by `transition` (see docs/guards.md for the
-table); the store only keeps, per payment, the statuses admitted so far and swaps them atomically
-(`GuardStore.update`), so any store that can do a compare-and-swap on one key fits.
+table); the store only keeps, per payment, one short string (the statuses admitted so far and
+the claim) and swaps it atomically (`GuardStore.update`), so any store that can do a
+compare-and-swap on one key fits.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from os import PathLike
 from typing import Protocol
 
+from paymux.errors import ConfigurationError, GuardStoreError
 from paymux.events import emit
 from paymux.models import (
     Notification,
@@ -50,7 +61,7 @@ __all__ = [
 
 
 class Verdict(str, enum.Enum):
-    """What a host should do with a notification. Answer 200 for every verdict."""
+    """What a host should do with a notification. Answer 200 for every verdict but BUSY."""
 
     NEW = "new"
     """First time this status is reported: act on it."""
@@ -58,14 +69,22 @@ class Verdict(str, enum.Enum):
     """PAID after FAILED or CANCELED: money arrived after the payment was given up. Act on it
     (fulfil or refund): a late PAID is real money and must not be dropped."""
     DUPLICATE = "duplicate"
-    """This status was admitted before (a repeat, or another worker got it): do nothing."""
+    """This status was admitted before: do nothing."""
     STALE = "stale"
     """Older than what is known (PENDING after PAID, FAILED after PAID, ...): do nothing."""
+    BUSY = "busy"
+    """Another worker holds an uncommitted claim on this payment right now: do nothing and
+    answer a retryable non-200 (503), so the gateway repeats it once that worker is done."""
 
     @property
     def act(self) -> bool:
         """True when the host should act on the notification (NEW or REOPENED)."""
         return self in (Verdict.NEW, Verdict.REOPENED)
+
+    @property
+    def retry(self) -> bool:
+        """True when the gateway must repeat the notification later (BUSY): answer non-200."""
+        return self is Verdict.BUSY
 
     def __str__(self) -> str:
         return self.value
@@ -141,26 +160,40 @@ class SQLiteStore:
     """A store shared by the processes of one machine: one SQLite file (WAL, `BEGIN IMMEDIATE`).
 
     Each `update` is one write transaction on its own connection, so the store is safe across
-    threads, forks and processes. `timeout` is how long (seconds) to wait for another writer.
+    threads, forks and processes. `timeout` is how long (seconds) to wait for another writer;
+    a lock held longer, like any other database failure, raises `GuardStoreError`. A new file
+    is readable by its owner only (0600; SQLite gives its WAL and SHM files the same mode).
     Not for network file systems: SQLite's locking needs a local disk.
     """
 
     def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = path
         self.timeout = timeout
-        with closing(self._connect()) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS paymux_guard"
-                " (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
+        with self._failures_typed():
+            # Created before SQLite sees it, so it is never readable by others, not even briefly;
+            # an existing file keeps its mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            with closing(self._connect()) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS paymux_guard"
+                    " (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
+
+    @contextmanager
+    def _failures_typed(self) -> Iterator[None]:
+        """Database and file failures as `GuardStoreError`: never a raw sqlite3 error."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as error:
+            raise GuardStoreError(f"guard store {os.fspath(self.path)}: {error}") from error
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; `update` opens its own, immediately.
         return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
 
     def update(self, key: str, change: Callable[[str | None], str | None]) -> str | None:
-        with closing(self._connect()) as connection:
+        with self._failures_typed(), closing(self._connect()) as connection:
             # IMMEDIATE takes the write lock before reading, so two processes cannot both read
             # the same old value and both commit a change made from it.
             connection.execute("BEGIN IMMEDIATE")
@@ -183,84 +216,175 @@ class SQLiteStore:
             connection.execute("COMMIT")
             return current
 
+    def migrate_keys(self, provider: str, *, instance: str, account: str) -> int:
+        """Move `provider`'s records from keys that named neither instance nor account
+        (`alikassa:payment:42`) to keys of this `instance` and `account`; return how many moved.
 
-def _decode(value: str | None) -> set[PaymentStatus]:
-    return {PaymentStatus(word) for word in value.split(",")} if value else set()
+        For a store kept from before keys named them: run it once, for the one instance that
+        wrote those records, before that instance's first notification. A record whose new key
+        exists already is left under its old key (which nothing reads any more).
+        """
+        prefix = f"{provider}:"
+        with self._failures_typed(), closing(self._connect()) as connection:
+            moved = connection.execute(
+                "UPDATE OR IGNORE paymux_guard SET key = ? || substr(key, ?)"
+                " WHERE substr(key, 1, ?) = ? AND length(key) - length(replace(key, ':', '')) = 2",
+                (f"{prefix}{instance}:{account}:", len(prefix) + 1, len(prefix), prefix),
+            )
+            return moved.rowcount
 
 
-def _encode(statuses: set[PaymentStatus]) -> str | None:
-    ordered = sorted(statuses, key=lambda status: (_RANK[status], status.value))
-    return ",".join(status.value for status in ordered) or None
+@dataclass(frozen=True)
+class _Record:
+    """What a store holds for one payment: the statuses admitted so far and at most one claim.
+
+    Encoded as `pending,paid`, or `pending|paid@1733059200.5` while PAID is claimed until that
+    time (seconds of the guard's clock). A value without `|` has no claim.
+    """
+
+    statuses: frozenset[PaymentStatus] = frozenset()
+    claim: PaymentStatus | None = None
+    expires: float = 0.0
+
+    @classmethod
+    def decode(cls, value: str | None) -> _Record:
+        if value is None:
+            return cls()
+        admitted, _, claim = value.partition("|")
+        try:
+            statuses = frozenset(PaymentStatus(word) for word in admitted.split(",") if word)
+            if not claim:
+                return cls(statuses)
+            status, _, expires = claim.partition("@")
+            return cls(statuses, PaymentStatus(status), float(expires))
+        except ValueError:
+            raise GuardStoreError(f"unreadable guard record {value!r}") from None
+
+    def encode(self) -> str | None:
+        ordered = sorted(self.statuses, key=lambda status: (_RANK[status], status.value))
+        admitted = ",".join(status.value for status in ordered)
+        if self.claim is None:
+            return admitted or None
+        return f"{admitted}|{self.claim.value}@{self.expires!r}"
+
+    @property
+    def known(self) -> PaymentStatus | None:
+        """The furthest status admitted; claims do not count."""
+        return max(self.statuses, key=_RANK.__getitem__) if self.statuses else None
+
+    def verdict(self, status: PaymentStatus, now: float) -> Verdict:
+        if self.claim is not None and now < self.expires:
+            return Verdict.BUSY
+        if status in self.statuses:
+            return Verdict.DUPLICATE
+        return transition(self.known, status)
+
+    def claimed(self, status: PaymentStatus, until: float) -> _Record:
+        return replace(self, claim=status, expires=until)
+
+    def committed(self, status: PaymentStatus) -> _Record:
+        return _Record(self.statuses | {status}) if self.claim is status else self
+
+    def released(self, status: PaymentStatus) -> _Record:
+        return _Record(self.statuses) if self.claim is status else self
 
 
-def _known(statuses: set[PaymentStatus]) -> PaymentStatus | None:
-    return max(statuses, key=_RANK.__getitem__) if statuses else None
-
-
-def _verdict(statuses: set[PaymentStatus], new: PaymentStatus) -> Verdict:
-    if new in statuses:
-        return Verdict.DUPLICATE
-    return transition(_known(statuses), new)
+_EVENTS = {
+    Verdict.REOPENED: ("warning", "paymux.guard.reopened"),
+    Verdict.DUPLICATE: ("info", "paymux.guard.duplicate"),
+    Verdict.STALE: ("info", "paymux.guard.stale"),
+    Verdict.BUSY: ("info", "paymux.guard.busy"),
+}
+"""Every verdict but NEW is logged: each is a notification the host does not act on as usual."""
 
 
 class NotificationGuard:
-    """Admits each (provider, kind, payment id, status) once, in an order that makes sense.
+    """Admits each (provider, instance, account, kind, payment id, status) once, in an order that
+    makes sense, holding off concurrent copies while one worker acts.
 
-    Safe across processes when its store is (`SQLiteStore`, or your own `GuardStore`).
+    Safe across processes when its store is (`SQLiteStore`, or your own `GuardStore`). `lease`
+    is how long (seconds) a claim outlives a worker that never commits or releases it: longer
+    than the host's write can take. `clock` must agree across the processes sharing the store.
     """
 
-    def __init__(self, store: GuardStore) -> None:
+    def __init__(
+        self,
+        store: GuardStore,
+        *,
+        lease: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not lease > 0:
+            raise ConfigurationError(f"guard lease must be a positive number of seconds: {lease}")
         self.store = store
+        self.lease = lease
+        self.clock = clock
 
     @staticmethod
     def key(notification: Notification) -> str:
-        """The store key of a notification's payment (payouts and payments never share one)."""
+        """The store key of a payment: accounts, instances, payouts and payments never share one."""
         payment = notification.payment
-        return f"{notification.provider}:{notification.kind.value}:{payment.id}"
+        return (
+            f"{notification.provider}:{notification.instance}:{notification.account}:"
+            f"{notification.kind.value}:{payment.id}"
+        )
 
     def admit(self, notification: Notification) -> Verdict:
-        """Decide what to do with a verified notification, and remember it when it is to act on.
+        """Decide what to do with a verified notification; claim it when it is to act on.
 
-        NEW and REOPENED are recorded at once: of many workers handed the same notification,
-        one gets NEW and the rest DUPLICATE. If acting on it then fails, call `release`.
+        Of many workers handed the same notification, one gets NEW (or REOPENED) and holds the
+        claim; the rest get BUSY until it calls `commit` (then DUPLICATE) or `release` (then
+        the next copy is admitted). `admitted` makes both calls for you.
         """
         status = notification.payment.status
+        now = self.clock()
 
-        def admit_status(value: str | None) -> str | None:
-            statuses = _decode(value)
-            return _encode(statuses | {status}) if _verdict(statuses, status).act else value
+        def claim(value: str | None) -> str | None:
+            record = _Record.decode(value)
+            if not record.verdict(status, now).act:
+                return value
+            return record.claimed(status, now + self.lease).encode()
 
-        before = self.store.update(self.key(notification), admit_status)
-        verdict = _verdict(_decode(before), status)
-        if verdict is Verdict.REOPENED:
+        before = _Record.decode(self.store.update(self.key(notification), claim))
+        verdict = before.verdict(status, now)
+        if verdict in _EVENTS:
+            level, event = _EVENTS[verdict]
             emit(
-                "warning",
-                "paymux.guard.reopened",
+                level,
+                event,
                 provider=notification.provider,
+                instance=notification.instance,
                 payment_id=notification.payment.id,
                 order_id=notification.payment.order_id,
                 status=status.value,
-                previous=str(_known(_decode(before))),
+                previous=None if before.known is None else before.known.value,
             )
         return verdict
 
-    def release(self, notification: Notification) -> None:
-        """Forget an admitted notification, so the gateway's next repeat is admitted again.
+    def commit(self, notification: Notification) -> None:
+        """Turn this worker's claim into an admitted status, once the host's write succeeded.
 
-        Call it only from the worker whose `admit` returned NEW or REOPENED and that failed to
-        act (then answer non-200): releasing another worker's admission would let it through
-        twice.
+        From then on the notification's repeats are DUPLICATE.
         """
         status = notification.payment.status
+        self.store.update(
+            self.key(notification), lambda value: _Record.decode(value).committed(status).encode()
+        )
 
-        def release_status(value: str | None) -> str | None:
-            return _encode(_decode(value) - {status})
+    def release(self, notification: Notification) -> None:
+        """Drop this worker's claim after the host's write failed (then answer non-200), so the
+        gateway's next repeat is admitted again.
 
-        self.store.update(self.key(notification), release_status)
+        Call it, like `commit`, only from the worker whose `admit` returned NEW or REOPENED.
+        """
+        status = notification.payment.status
+        self.store.update(
+            self.key(notification), lambda value: _Record.decode(value).released(status).encode()
+        )
 
     @contextmanager
     def admitted(self, notification: Notification) -> Iterator[Verdict]:
-        """`admit`, then `release` if the block raises, so a failed attempt is repeated.
+        """`admit`; then `commit` when the block completes, or `release` if it raises.
 
         Let the exception reach the web framework (a 500): the gateway then sends it again.
         """
@@ -271,6 +395,8 @@ class NotificationGuard:
             if verdict.act:
                 self.release(notification)
             raise
+        if verdict.act:
+            self.commit(notification)
 
 
 def confirm(

@@ -47,7 +47,8 @@ def paymux_payment_update(payment: Payment, source: str) -> None:
     """Observe a payment snapshot as a provider reported it.
 
     `source` is "create", "status" or "notification" (notifications only after their signature
-    verified). Hosts use it to record status changes in one place.
+    verified; payout notifications are not payments and do not come here). Hosts use it to
+    record status changes in one place.
     """
 
 

@@ -1,8 +1,11 @@
 """Structural redaction: what paymux logs or shows never holds a secret or a whole card number.
 
-Secrets (signatures, keys, passwords) are replaced outright; card numbers keep their first 6 and
-last 4 digits; personal fields (phone, e-mail, names, address) keep a hint of their shape.
-Any run of 13 to 19 digits in any string is treated as a card number, wherever it appears.
+Secrets (signatures, keys, passwords, any `Secret`) are replaced outright; card numbers keep
+their first 6 and last 4 digits; personal fields (phone, e-mail, names, address) keep a hint of
+their shape. Keys match whatever their case or spelling (`card_number`, `cardNumber`). Any run
+of 13 to 19 digits in any string is treated as a card number, wherever it appears; free text
+(`desc`, `bank`, `payment_error_message`, ...) is also searched for e-mails and phone numbers,
+and its card numbers may be split by spaces, dots or dashes.
 
 What is logged is also made inert (`loggable`): control characters, line and paragraph
 separators, bidirectional overrides and lone surrogates in any value or key, at any depth, are
@@ -17,7 +20,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-REDACTED = "[redacted]"
+from paymux.secrets import REDACTED as REDACTED
+from paymux.secrets import Secret
 
 SECRET_KEYS = frozenset(
     {"sign", "signature", "password", "passphrase", "private_key", "authorization", "secret"}
@@ -28,6 +32,7 @@ PERSONAL_KEYS = frozenset(
         "phone",
         "customer_phone",
         "card_holder_name",
+        "card_holder",
         "first_name",
         "last_name",
         "customer_first_name",
@@ -39,12 +44,33 @@ PERSONAL_KEYS = frozenset(
         "customer_post_code",
         "customer_birth_date",
         "birth_date",
+        "card_recipient_birth_date",
     }
 )
 EMAIL_KEYS = frozenset({"email", "customer_email"})
+FREE_TEXT_KEYS = frozenset({"desc", "description", "bank", "payment_error_message", "message"})
+"""Text a person or a gateway wrote, which may quote a card number, an e-mail or a phone."""
+
+
+def _normal(key: str) -> str:
+    """`key` spelled one way: `cardHolderName`, `card-holder-name` and `CARD_HOLDER_NAME` agree."""
+    return key.lower().replace("_", "").replace("-", "")
+
+
+_SECRET = frozenset(map(_normal, SECRET_KEYS))
+_CARD = frozenset(map(_normal, CARD_KEYS))
+_PERSONAL = frozenset(map(_normal, PERSONAL_KEYS))
+_EMAIL = frozenset(map(_normal, EMAIL_KEYS))
+_FREE_TEXT = frozenset(map(_normal, FREE_TEXT_KEYS))
 
 _CARD_RUN = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 """13 to 19 digits, alone or in groups split by single spaces or dashes."""
+_TEXT_CARD_RUN = re.compile(r"(?<!\d)(?<!\d[ .-])\d(?:[ .-]?\d){12,18}(?![ .-]?\d)")
+"""In free text: 13 to 19 digits split by single spaces, dots or dashes, not part of a longer
+run."""
+_TEXT_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+_TEXT_PHONE = re.compile(r"(?<![\w+])\+?\d(?:[ ().-]{0,2}\d){9,14}(?![ .-]?\d)")
+"""10 to 15 digits, maybe after `+`, maybe split by spaces, dots, dashes or parentheses."""
 
 
 def mask_card(text: str) -> str:
@@ -55,6 +81,21 @@ def mask_card(text: str) -> str:
 def _mask_digits(match: re.Match[str]) -> str:
     digits = [char for char in match[0] if char.isdigit()]
     return "".join(digits[:6]) + "*" * (len(digits) - 10) + "".join(digits[-4:])
+
+
+def mask_free_text(text: str) -> str:
+    """Mask every e-mail, card number and phone number written inside free text.
+
+    A number written with a leading `+` is a phone even at card length, so those go first.
+    """
+    text = _TEXT_EMAIL.sub(lambda match: mask_email(match[0]), text)
+    text = _TEXT_PHONE.sub(_mask_international_phone, text)
+    text = _TEXT_CARD_RUN.sub(_mask_digits, text)
+    return _TEXT_PHONE.sub(lambda match: mask_text(match[0]), text)
+
+
+def _mask_international_phone(match: re.Match[str]) -> str:
+    return mask_text(match[0]) if match[0].startswith("+") else match[0]
 
 
 def mask_text(text: str) -> str:
@@ -72,10 +113,10 @@ def mask_email(text: str) -> str:
 
 def redact_value(key: str, value: Any) -> Any:
     """Redact one value by what its key says it is; scan free text for card numbers."""
-    lowered = key.lower()
+    kind = _normal(key)
     if value is None or value == "":
         return value
-    if lowered in SECRET_KEYS:
+    if kind in _SECRET or isinstance(value, Secret):
         return REDACTED
     if isinstance(value, Mapping):
         return redact(value)
@@ -84,17 +125,19 @@ def redact_value(key: str, value: Any) -> Any:
     if (
         isinstance(value, int)
         and not isinstance(value, bool)
-        and lowered in CARD_KEYS | EMAIL_KEYS | PERSONAL_KEYS
+        and kind in _CARD | _EMAIL | _PERSONAL
     ):
         value = str(value)  # a card number or phone sent as a JSON number is still one
     if not isinstance(value, str):
         return value
-    if lowered in CARD_KEYS:
+    if kind in _CARD:
         return mask_card(value) if _CARD_RUN.search(value) else mask_text(value)
-    if lowered in EMAIL_KEYS:
+    if kind in _EMAIL:
         return mask_email(value)
-    if lowered in PERSONAL_KEYS:
+    if kind in _PERSONAL:
         return mask_text(value)
+    if kind in _FREE_TEXT:
+        return mask_free_text(value)
     return mask_card(value)
 
 

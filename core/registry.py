@@ -199,6 +199,7 @@ def connect(
         instance = InstanceConfig.from_mapping(str(target.get("name", "default")), target)
     else:
         instance = (config if config is not None else load_config()).instance(target)
+    del target  # the host's settings may hold a plain password: out of this frame's locals
     cls = default_registry().provider_class(instance.provider)
     return cls.from_settings(
         {key: value for key, value in instance.settings.items() if key != "name"},

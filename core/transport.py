@@ -3,23 +3,41 @@
 The transport tells apart failures where the request certainly never left (connect refused,
 connect timeout, TLS handshake) from those where it may have been acted on (read timeout,
 connection dropped mid-exchange): only the provider knows which of those is safe to repeat.
+
+Two bounds hold whatever the server does: an exchange given `time_left` ends by then on the
+wall clock (a server trickling its answer byte by byte cannot stretch it, because every read
+waits only for what remains), and an answer is read only up to `max_response_bytes` once
+decoded (a compressed answer cannot inflate past it).
 """
 
 from __future__ import annotations
 
+import http.client
+import io
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
-from paymux.errors import TLSError, TransportError
+from paymux.errors import InvalidResponse, TLSError, TransportError, ValidationError
 from paymux.events import emit
 
 POOL_SIZE = 32
+MAX_RESPONSE_BYTES = 1024 * 1024
+CHUNK_BYTES = 64 * 1024
+
+_exchange = threading.local()
+"""`deadline`: the `time.monotonic()` reading by which this thread's current exchange ends."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,7 @@ class Exchange:
     operation: str
     method: str
     url: str
+    """The address called, any user name and password in it masked."""
     request_id: str
     http_status: int | None
     duration: float
@@ -50,7 +69,11 @@ class Response:
 
 
 class Transport:
-    """Sends requests for one provider instance over one pooled, thread-safe session."""
+    """Sends requests for one provider instance over one pooled, thread-safe session.
+
+    `trust_env=False` (the default) ignores the ambient environment: proxy variables,
+    `~/.netrc` credentials and CA-bundle variables never reach a payment gateway unasked.
+    """
 
     def __init__(
         self,
@@ -60,16 +83,20 @@ class Transport:
         read_timeout: float,
         user_agent: str,
         on_exchange: Callable[[Exchange], None] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        trust_env: bool = False,
     ) -> None:
         self.provider = provider
         self.timeout = (connect_timeout, read_timeout)
+        self.max_response_bytes = max_response_bytes
         self._on_exchange = on_exchange
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
+        adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = user_agent
         self._session.verify = True
+        self._session.trust_env = trust_env
 
     def post(
         self,
@@ -81,29 +108,35 @@ class Transport:
         attempt: int = 1,
         time_left: float | None = None,
     ) -> Response:
-        """POST `body` as is; raise `TransportError` when no answer arrives.
+        """POST `body` as is; raise `TransportError` when no whole answer arrives.
 
-        `time_left` (seconds) shortens the read timeout so a caller's deadline holds.
+        With `time_left` (seconds) the exchange ends within it, connecting and reading alike.
+        An answer past `max_response_bytes` raises `InvalidResponse`. A header value that is
+        not printable ASCII raises `ValidationError` before anything is sent.
         """
         request_id = str(uuid.uuid4())
+        all_headers = {**self._session.headers, **headers, "X-Request-Id": request_id}
+        _check_header_values(all_headers)
         started = time.perf_counter()
         status: int | None = None
         outcome = "answered"
+        _exchange.deadline = None if time_left is None else time.monotonic() + time_left
         try:
-            answer = self._session.post(
+            with self._session.post(
                 url,
                 data=body,
-                headers={**headers, "X-Request-Id": request_id},
+                headers=all_headers,
                 timeout=self._timeout(time_left),
                 allow_redirects=False,
-            )
-            status = answer.status_code
-            return Response(
-                status=status,
-                body=answer.content,
-                request_id=request_id,
-                retry_after=answer.headers.get("Retry-After"),
-            )
+                stream=True,
+            ) as answer:
+                status = answer.status_code
+                return Response(
+                    status=status,
+                    body=self._body(answer, operation, request_id),
+                    request_id=request_id,
+                    retry_after=answer.headers.get("Retry-After"),
+                )
         except requests.exceptions.SSLError:
             outcome = "not_sent"
             raise TLSError(f"{operation}: TLS verification failed", request_id=request_id) from None
@@ -114,12 +147,13 @@ class Transport:
                 f"{operation}: {_describe(error)}", request_sent=sent, request_id=request_id
             ) from None
         finally:
+            _exchange.deadline = None
             self._report(
                 Exchange(
                     provider=self.provider,
                     operation=operation,
                     method="POST",
-                    url=url,
+                    url=masked_url(url),
                     request_id=request_id,
                     http_status=status,
                     duration=time.perf_counter() - started,
@@ -127,6 +161,19 @@ class Transport:
                     attempt=attempt,
                 )
             )
+
+    def _body(self, answer: requests.Response, operation: str, request_id: str) -> bytes:
+        """The decoded body, read in chunks and abandoned as soon as it passes the cap."""
+        body = bytearray()
+        for chunk in answer.iter_content(chunk_size=CHUNK_BYTES):
+            body += chunk
+            if len(body) > self.max_response_bytes:
+                raise InvalidResponse(
+                    f"{operation}: the answer is larger than {self.max_response_bytes} bytes",
+                    http_status=answer.status_code,
+                    request_id=request_id,
+                )
+        return bytes(body)
 
     def _timeout(self, time_left: float | None) -> tuple[float, float]:
         connect, read = self.timeout
@@ -154,6 +201,112 @@ class Transport:
         self._session.close()
 
 
+def masked_url(url: str) -> str:
+    """`url` with any user name and password in it replaced by `***`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def _check_header_values(headers: Mapping[str, str | bytes]) -> None:
+    """Refuse what would break the request line or fail to encode, naming only the header."""
+    bad = {
+        name: ["must be printable ASCII (no line breaks or other control characters)"]
+        for name, value in headers.items()
+        if not printable_ascii(value.decode("latin-1") if isinstance(value, bytes) else value)
+    }
+    if bad:
+        raise ValidationError(bad)
+
+
+def printable_ascii(text: str) -> bool:
+    """Whether `text` can go in a header value as is: ASCII, no control characters."""
+    return all(" " <= character <= "~" for character in text)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket reader whose every read waits at most until the exchange's deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._read_timeout = sock.gettimeout()
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline passed before the answer was complete")
+        self._sock.settimeout(left if self._read_timeout is None else min(self._read_timeout, left))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What `http.client.HTTPResponse` asks of a socket: a reader bound to the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineHTTPResponse(http.client.HTTPResponse):
+    """An HTTP response read under this thread's exchange deadline, when it has one."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        deadline: float | None = getattr(_exchange, "deadline", None)
+        reader: Any = sock if deadline is None else _DeadlineSocket(sock, deadline)
+        super().__init__(reader, *args, **kwargs)
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    response_class = _DeadlineHTTPResponse
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineHTTPResponse
+
+
+class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _DeadlineHTTPConnectionPool,
+    "https": _DeadlineHTTPSConnectionPool,
+}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections that read under the exchange deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS brings pools of its own
+            manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
+
+
 def _never_sent(error: requests.RequestException) -> bool:
     """True when the failure happened before any byte of the request could reach the server."""
     if isinstance(error, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
@@ -161,16 +314,20 @@ def _never_sent(error: requests.RequestException) -> bool:
     if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
         return True
     if isinstance(error, requests.exceptions.ConnectionError):
-        reason = error.args[0] if error.args else None
-        if isinstance(reason, MaxRetryError):
-            reason = reason.reason
-        return isinstance(reason, NewConnectionError)
+        return isinstance(_reason(error), NewConnectionError)
     return False
 
 
+def _reason(error: requests.RequestException) -> object:
+    reason = error.args[0] if error.args else None
+    return reason.reason if isinstance(reason, MaxRetryError) else reason
+
+
 def _describe(error: requests.RequestException) -> str:
-    if isinstance(error, requests.exceptions.ReadTimeout):
-        return "no answer within the read timeout"
+    if isinstance(error, requests.exceptions.ReadTimeout) or isinstance(
+        _reason(error), ReadTimeoutError
+    ):
+        return "no whole answer within the read timeout or the deadline"
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return "could not connect within the connect timeout"
     if isinstance(error, requests.exceptions.SSLError):

@@ -32,6 +32,15 @@ BAD_REQUEST = "bad_request"
 
 
 @dataclass(frozen=True)
+class Canned:
+    """Answer with this status and body; pass the request on first when `forward` is set."""
+
+    status: int
+    body: bytes
+    forward: bool = False
+
+
+@dataclass(frozen=True)
 class Received:
     path: str
     headers: dict[str, str]
@@ -43,7 +52,7 @@ class Proxy:
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.script: dict[str, list[str]] = defaultdict(list)
+        self.script: dict[str, list[str | Canned]] = defaultdict(list)
         self.received: list[Received] = []
         proxy = self
 
@@ -73,7 +82,7 @@ class Proxy:
         )
         self._thread.start()
 
-    def then(self, path: str, *actions: str) -> Proxy:
+    def then(self, path: str, *actions: str | Canned) -> Proxy:
         """Queue `actions` for the next requests to `path`."""
         self.script[path].extend(actions)
         return self
@@ -87,6 +96,8 @@ class Proxy:
         self.received.append(Received(path, headers, body))
         queue = self.script[path]
         action = queue.pop(0) if queue else FORWARD
+        if isinstance(action, Canned) and not action.forward:
+            return action.status, {}, action.body
         if action == FAIL:
             return 500, {}, b'{"message":"Internal server error"}'
         if action == NOT_FOUND:
@@ -103,6 +114,8 @@ class Proxy:
         )
         if action == LOST:
             return 500, {}, b'{"message":"Internal server error"}'
+        if isinstance(action, Canned):
+            return action.status, {}, action.body
         return forwarded.status_code, {}, forwarded.content
 
     def close(self) -> None:

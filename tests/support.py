@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import paymux
+from paymux.providers.alikassa import CertificateFolder, Signer, phpjson
+from paymux.providers.alikassa.keys import load_private_key, read_password
 from paymux.providers.alikassa.sandbox import NotificationReceiver
 
 Receiver = NotificationReceiver
@@ -27,3 +29,29 @@ def payment_request(**overrides: Any) -> paymux.PaymentRequest:
     }
     values.update(overrides)
     return paymux.PaymentRequest(**values)
+
+
+def payout_notification(
+    certificate: CertificateFolder, *, account: str, order_id: str, amount: Decimal
+) -> dict[str, str]:
+    """A genuine paid `type=payout` notification, signed with the gateway's notification key
+    over the same eleven fields, in the same way, as the sandbox signs payment notifications."""
+    money = str(amount.quantize(Decimal("0.000000001")))
+    fields = {
+        "type": "payout",
+        "id": "900000001",
+        "order_id": order_id,
+        "payment_status": "paid",
+        "amount": money,
+        "payment_amount": money,
+        "commission_amount": "0.000000000",
+        "is_partial_payment": "0",
+        "account": account,
+        "service": "payment_card_rub",
+        "desc": "",
+    }
+    key = load_private_key(
+        certificate.private_key.read_bytes(), read_password(certificate.password_file)
+    )
+    message = phpjson.dumps_bytes({**fields, "id": int(fields["id"])})
+    return {**fields, "sign": Signer(key, "sha1").sign(message)}

@@ -84,6 +84,7 @@ def test_public_api_lists_every_public_name() -> None:
     modules = {
         "cli",
         "config",
+        "decisions",
         "errors",
         "events",
         "guards",
@@ -94,6 +95,7 @@ def test_public_api_lists_every_public_name() -> None:
         "redaction",
         "registry",
         "retry",
+        "secrets",
         "transport",
     }
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -292,11 +293,11 @@ def test_a_refusal_is_printed_as_its_type_and_message(shop_env: dict[str, str]) 
     order_id, _ = create_payment(shop_env)
 
     again = paymux(
-        "create", "--amount", "500.00", "--order-id", order_id, *RUB_CARD, *CUSTOMER, env=shop_env
+        "create", "--amount", "600.00", "--order-id", order_id, *RUB_CARD, *CUSTOMER, env=shop_env
     )
 
     assert again.returncode == 1
-    assert again.stderr.startswith("paymux: DuplicateOrder: create: order_id exists (HTTP 400")
+    assert again.stderr.startswith(f"paymux: OrderConflict: create: order_id {order_id!r}")
     assert again.stdout == ""
 
 
@@ -347,6 +348,16 @@ def test_asking_for_an_unknown_payment_is_payment_not_found(shop_env: dict[str, 
         pytest.param(("create", "--amount", "5,00", "--order-id", "1", *CUSTOMER), id="bad amount"),
         pytest.param((*CREATE_150, "--option", "x"), id="option without ="),
         pytest.param((*CREATE_150, "--option", "fail_redirect_id=x"), id="_id not a number"),
+        pytest.param((*CREATE_150, "--option", "fail_redirect_id=²"), id="_id a superscript"),
+        pytest.param(
+            ("create", "--amount", "1e-999999999", "--order-id", "1", *CUSTOMER), id="1e-999999999"
+        ),
+        pytest.param(
+            ("create", "--amount", "1e999999999999999999", "--order-id", "1", *CUSTOMER),
+            id="1e999999999999999999",
+        ),
+        pytest.param(("sandbox", "--port", "99999"), id="port beyond 65535"),
+        pytest.param(("sandbox", "--port", "-1"), id="negative port"),
         pytest.param((*CREATE_150, "--service", "a", "--option", "service=b"), id="twice"),
         pytest.param(("status", "--id", "1", "--order-id", "1"), id="status by both"),
         pytest.param(("status",), id="status by neither"),
@@ -371,6 +382,18 @@ def test_bad_usage_exits_with_2_in_the_shell_too() -> None:
 
     assert result.returncode == 2
     assert "error: argument --option: expected KEY=VALUE, not 'x'" in result.stderr
+
+
+def test_an_amount_too_long_to_write_out_is_bad_usage_not_a_crash(
+    shop_env: dict[str, str],
+) -> None:
+    result = paymux(
+        "create", "--amount", "1e-999999999", "--order-id", "1", *RUB_CARD, *CUSTOMER, env=shop_env
+    )
+
+    assert result.returncode == 2
+    assert "argument --amount: '1e-999999999' is not an amount" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- verify-notification ----------------------------------------------------------------------
@@ -564,6 +587,53 @@ def test_the_sandbox_will_not_overwrite_a_config_file_it_did_not_write(tmp_path:
     assert result.returncode == 1
     assert result.stderr.startswith(f"paymux: ConfigurationError: {config} exists and was not")
     assert config.read_text() == before
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port something else already listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+def test_a_sandbox_on_a_busy_port_says_so_in_one_line(busy_port: int) -> None:
+    result = paymux("sandbox", "--port", str(busy_port))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"paymux: ConfigurationError: cannot listen on 127.0.0.1:{busy_port}: "
+        "Address already in use (choose another --host or --port"
+    )
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_sandbox_that_cannot_write_its_config_file_says_so_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no such folder" / "sandbox.toml"
+
+    result = paymux("sandbox", "--port", "0", "--config-out", str(missing))
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"paymux: ConfigurationError: cannot write {missing} for --config-out: "
+        "No such file or directory\n"
+    )
+
+
+def test_a_sandbox_given_a_file_for_its_certificate_folder_says_so_in_one_line(
+    tmp_path: Path,
+) -> None:
+    not_a_folder = tmp_path / "certs"
+    not_a_folder.write_text("not a folder")
+
+    result = paymux("sandbox", "--port", "0", "--certificates", str(not_a_folder))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"paymux: CertificateError: cannot use {not_a_folder} as the certificate folder: "
+    )
+    assert len(result.stderr.splitlines()) == 1
 
 
 # -- help -------------------------------------------------------------------------------------

@@ -6,12 +6,13 @@ The kit's tests come from `ProviderConformance`; this module only says how AliKa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from typing import ClassVar
 
 import pytest
 
-from paymux import Payment, PaymentStatus
+from paymux import Payment, PaymentRequest, PaymentStatus
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
 from paymux.providers.base import ProviderConformance
 from paymux.providers.base.testing import NewRequest, Settle
@@ -32,6 +33,11 @@ class TestAliKassaConformance(ProviderConformance):
     @pytest.fixture
     def new_request(self, receiver: Receiver) -> NewRequest:
         return lambda: payment_request(notification_url=receiver.url)
+
+    @pytest.fixture
+    def refused_request(self, new_request: NewRequest) -> PaymentRequest:
+        """AliKassa's create is idempotent per order, so the refusal is a service it lacks."""
+        return dataclasses.replace(new_request(), options={"service": "payment_card_xyz_nope"})
 
     @pytest.fixture
     def settle(self, sandbox: Sandbox, receiver: Receiver) -> Settle:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -484,3 +486,76 @@ def test_an_amount_with_a_third_significant_decimal_is_refused_before_sending(
 
     assert "amount" in raised.value.fields
     assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("amount", ["1e999999999999999999", "1e-999999999", "NaN", "Infinity"])
+def test_an_amount_no_gateway_could_take_is_refused_without_writing_it_out(
+    provider: AliKassaProvider, sandbox: Sandbox, amount: str
+) -> None:
+    with pytest.raises(paymux.ValidationError) as raised:
+        provider.create(payment_request(amount=Decimal(amount)))
+
+    assert "amount" in raised.value.fields
+    assert sandbox.requests == []
+
+
+# -- create is idempotent per order -----------------------------------------------------------
+
+
+def test_two_threads_creating_one_order_at_once_get_the_same_payment(
+    provider: AliKassaProvider, sandbox: Sandbox
+) -> None:
+    """A double click on "Pay": both calls reach the gateway; one meets "order_id exists"."""
+    request = payment_request()
+    start = threading.Barrier(2)
+
+    def create() -> paymux.Payment:
+        start.wait()
+        return provider.create(request)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = (future.result() for future in [pool.submit(create) for _ in range(2)])
+
+    stored = sandbox.payment(request.order_id)
+    assert [p.order_id for p in sandbox.payments()] == [request.order_id]
+    assert first.id == second.id == str(stored.id)
+    assert first.redirect_url == second.redirect_url == stored.url
+    assert first.amount == second.amount == request.amount
+
+
+def test_a_create_after_one_killed_mid_way_returns_the_payment_it_left(
+    merchant: Merchant, sandbox: Sandbox
+) -> None:
+    """The first process created the payment and died before storing it; its retry adopts it."""
+    request = payment_request()
+    with paymux.connect(merchant.settings) as killed:
+        killed.create(request)
+
+    with paymux.connect(merchant.settings) as restarted:
+        payment = restarted.create(request)
+
+    stored = sandbox.payment(request.order_id)
+    assert len(sandbox.payments()) == 1
+    assert payment.id == str(stored.id)
+    assert payment.order_id == request.order_id
+    assert payment.redirect_url == stored.url
+    assert payment.status is paymux.PaymentStatus.PENDING
+
+
+def test_a_second_create_of_an_order_with_another_amount_raises_order_conflict(
+    provider: AliKassaProvider, sandbox: Sandbox
+) -> None:
+    """It quotes the refused create's exchange, and the payment the order_id already holds."""
+    earlier = provider.create(payment_request(amount=Decimal("500.00")))
+
+    with pytest.raises(paymux.OrderConflict) as raised:
+        provider.create(payment_request(order_id=earlier.order_id, amount=Decimal("600.00")))
+
+    refused = [r for r in sandbox.requests if r.path == "/v1/payment"][-1]
+    assert raised.value.payment.id == earlier.id
+    assert raised.value.order_id == earlier.order_id
+    assert "amount 500" in raised.value.message
+    assert raised.value.http_status == 400
+    assert raised.value.body == {"message": "order_id exists"}
+    assert raised.value.request_id == refused.headers["x-request-id"]
+    assert len(sandbox.payments()) == 1

@@ -79,16 +79,19 @@ def test_maintenance_raises_provider_unavailable_and_the_same_order_can_be_sent_
     assert provider.create(request).status is PaymentStatus.PENDING
 
 
-def test_a_second_create_with_the_same_order_id_raises_duplicate_order(
+def test_a_second_create_of_an_order_for_another_sum_raises_order_conflict(
     provider: AliKassaProvider, sandbox: Sandbox
 ) -> None:
+    """The same order and sum again returns the payment it has (test_create.py)."""
     request = payment_request()
     provider.create(request)
 
-    with pytest.raises(paymux.DuplicateOrder) as raised:
-        provider.create(request)
+    with pytest.raises(paymux.OrderConflict) as raised:
+        provider.create(replace(request, amount=Decimal("600.00")))
 
-    assert_carries_exchange(raised.value, sandbox, 400, {"message": "order_id exists"})
+    refused = sandbox.requests[-2]  # the create; the lookup of the order's payment came last
+    assert raised.value.request_id == refused.headers["x-request-id"]
+    assert (raised.value.http_status, raised.value.body) == (400, {"message": "order_id exists"})
     assert len(sandbox.payments()) == 1
 
 

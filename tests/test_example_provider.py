@@ -7,18 +7,22 @@ same conformance kit as AliKassa, and serves a host next to AliKassa by configur
 
 from __future__ import annotations
 
+import http.client
 import importlib
 import importlib.metadata
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -292,3 +296,141 @@ def test_switching_a_shop_to_another_provider_is_a_configuration_change(
         "alikassa": (PaymentStatus.PENDING, Decimal("500.00")),
         "hmacpay": (PaymentStatus.PENDING, Decimal("500.00")),
     }
+
+
+# -- hostile input on every parse path: a typed error, never TypeError or ValueError ----------
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["подпись", "é" * 64, "\uff41\uff42\uff43"],
+    ids=["Cyrillic", "Latin-1", "full-width"],
+)
+def test_a_notification_signature_that_is_not_ascii_is_a_signature_error(
+    emulator: Emulator, signature: str
+) -> None:
+    with paymux.connect(emulator.settings) as provider:
+        payment = provider.create(new_payment_request())
+        params = dict(parse_qsl(emulator.settle(payment.id, "succeeded")))
+
+        with pytest.raises(paymux.SignatureError, match="does not verify"):
+            provider.parse_notification({**params, "signature": signature})
+
+
+def new_payment_request(**changes: Any) -> paymux.PaymentRequest:
+    return paymux.PaymentRequest(
+        order_id=f"eu-{uuid.uuid4().hex[:12]}",
+        amount=Decimal("25.00"),
+        customer=paymux.Customer(ip="203.0.113.7", user_agent="Mozilla/5.0"),
+        **changes,
+    )
+
+
+def post_to(emulator: Emulator, path: str, body: bytes, signature: str) -> int:
+    """The emulator's HTTP status for one raw POST (http.client sends headers as Latin-1)."""
+    connection = http.client.HTTPConnection(urlsplit(emulator.url).netloc, timeout=10)
+    try:
+        headers = {"X-Merchant": emulator.merchant, "X-Signature": signature}
+        connection.request("POST", path, body, headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_emulator_answers_401_to_a_signature_header_that_is_not_ascii(
+    emulator: Emulator,
+) -> None:
+    assert post_to(emulator, "/payments", b"{}", "é" * 64) == 401
+
+
+@pytest.mark.parametrize("amount", ["NaN", "sNaN"])
+def test_the_emulator_refuses_an_amount_that_is_not_a_finite_number(
+    emulator: Emulator, amount: str
+) -> None:
+    from paymux_hmacpay import protocol
+
+    body = json.dumps({"order_id": "o-1", "amount": amount, "currency": "EUR"}).encode()
+
+    assert post_to(emulator, "/payments", body, protocol.sign(emulator.secret, body)) == 400
+
+
+def test_a_malformed_base_url_is_a_configuration_error(emulator: Emulator) -> None:
+    with pytest.raises(paymux.ConfigurationError, match="base_url"):
+        paymux.connect({**emulator.settings, "base_url": "http://[::1"})
+
+
+def test_a_malformed_notification_url_is_a_validation_error(emulator: Emulator) -> None:
+    with (
+        paymux.connect(emulator.settings) as provider,
+        pytest.raises(paymux.ValidationError) as raised,
+    ):
+        provider.create(new_payment_request(notification_url="http://[::1/notify"))
+
+    assert list(raised.value.fields) == ["notification_url"]
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("merchant", ["m-1\r\nX-Evil: 1", "м-1", "m 1"])
+def test_a_merchant_id_that_cannot_travel_in_a_header_is_a_configuration_error(
+    emulator: Emulator, merchant: str
+) -> None:
+    with pytest.raises(paymux.ConfigurationError, match="merchant"):
+        paymux.connect({**emulator.settings, "merchant": merchant})
+
+
+PAYMENT_ANSWER = {
+    "id": "hp_000001",
+    "order_id": "o-1",
+    "status": "succeeded",
+    "amount": "25.00",
+    "currency": "EUR",
+    "pay_url": "http://127.0.0.1/pay/hp_000001",
+}
+
+
+class FixedAnswer(BaseHTTPRequestHandler):
+    """A gateway that answers every call with `answer`, a 200 JSON payment of odd shape."""
+
+    answer: ClassVar[dict[str, Any]] = {}
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps(self.answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent."""
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"amount": 25.0}, {"id": None}, {"order_id": 1}, {"pay_url": 7}],
+    ids=["amount as a JSON number", "no id", "numeric order_id", "numeric pay_url"],
+)
+def test_a_payment_answer_with_a_field_of_the_wrong_shape_is_an_invalid_response(
+    emulator: Emulator, changes: dict[str, Any]
+) -> None:
+    with (
+        gateway_answering({**PAYMENT_ANSWER, **changes}) as base_url,
+        paymux.connect({**emulator.settings, "base_url": base_url}) as provider,
+        pytest.raises(paymux.InvalidResponse, match="unexpected HmacPay payment"),
+    ):
+        provider.status(payment_id="hp_000001")
+
+
+@contextmanager
+def gateway_answering(answer: dict[str, Any]) -> Iterator[str]:
+    """A loopback gateway answering every call with `answer`; yields its base URL."""
+    handler = type("Answer", (FixedAnswer,), {"answer": answer})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,10 +2,11 @@
 
 Each recipe (docs/examples/frameworks/*_app.py) is served on a real loopback HTTP server — Flask
 by werkzeug's `make_server`, Django by `wsgiref` with Django's `WSGIHandler`, FastAPI by uvicorn —
-each in a thread, and the sandbox delivers its notifications to it as real signed GETs. One
-sandbox, provider and server per framework serve the whole module (stopping a loopback server
-costs up to half a second); every test makes a fresh payment. A framework that is not installed
-skips its tests, with the reason; the docs page is checked against the files in any case.
+each in a thread, and the sandbox delivers its notifications to it as real signed GETs, most of
+them after a click on its payment page. One sandbox, provider and server per framework serve the
+whole module (stopping a loopback server costs up to half a second); every test makes fresh
+payments. A framework that is not installed skips its tests, with the reason; the docs page is
+checked against the files in any case.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.simple_server import make_server as make_wsgiref_server
 
@@ -27,45 +31,75 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import paymux
-from paymux import Notification, NotificationGuard, PaymentStatus, SQLiteStore
+from paymux import Action, Decision, NotificationGuard, Payment, SQLiteStore
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder
-from paymux.providers.alikassa.sandbox import Delivery, Fault, Sandbox
-from support import payment_request
+from paymux.providers.alikassa.sandbox import Delivery, Fault, Sandbox, button_form, read_forms
+from support import payment_request, payout_notification
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples" / "frameworks"
 PAGE = ROOT / "docs" / "frameworks.md"
 FRAMEWORKS = ("flask", "django", "fastapi")
 PATH = "/alikassa/notify"
+TOTAL = Decimal("500.00")
 
 
-# -- the host: its own storage, which can be told to fail ------------------------------------
+# -- the host: its orders and what it did with each decision, told to fail or wait -----------
 
 
 @dataclass
 class Host:
-    """The shop's `record` callback: keeps what it is given, or raises while told to."""
+    """The recipes' `shop`: knows each order's total, keeps every decision it is given.
 
-    recorded: list[Notification] = field(default_factory=list)
+    `failures` makes that many `apply` calls raise; `pause()` makes the next `apply` wait,
+    with `entered` set, until `resume()`.
+    """
+
+    orders: dict[str, Decimal] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
     failures: int = 0
+    entered: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, notification: Notification) -> None:
+    def __post_init__(self) -> None:
+        self.released.set()
+
+    def amount_due(self, order_id: str) -> Decimal | None:
+        with self.lock:
+            return self.orders.get(order_id)
+
+    def apply(self, decision: Decision) -> None:
+        self.entered.set()
+        assert self.released.wait(10), "the test never resumed the shop"
         with self.lock:
             if self.failures:
                 self.failures -= 1
                 raise RuntimeError("the shop's database is down")
-            self.recorded.append(notification)
+            self.decisions.append(decision)
 
-    def of(self, payment_id: str) -> list[Notification]:
+    def pause(self) -> None:
+        self.entered.clear()
+        self.released.clear()
+
+    def resume(self) -> None:
+        self.released.set()
+
+    def actions(self, order_id: str | None) -> list[Action]:
         with self.lock:
-            return [item for item in self.recorded if item.payment.id == payment_id]
+            return [item.action for item in self.decisions if item.payment.order_id == order_id]
+
+    def fulfilled(self) -> list[str | None]:
+        with self.lock:
+            return [item.payment.order_id for item in self.decisions if item.fulfil]
 
 
 @dataclass(frozen=True)
 class Shop:
     sandbox: Sandbox
     provider: AliKassaProvider
+    account: str
+    notification_certificate: CertificateFolder
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +118,12 @@ def shop(
         provider = paymux.connect(merchant.settings)
         assert isinstance(provider, AliKassaProvider)
         with provider:
-            yield Shop(sandbox, provider)
+            yield Shop(sandbox, provider, merchant.account, notification_certificate)
 
 
 # -- serving each recipe on loopback ---------------------------------------------------------
 
-App = Callable[[paymux.Provider, NotificationGuard, Callable[[Notification], None]], Any]
+App = Callable[[paymux.Provider, NotificationGuard, Host], Any]
 
 
 def require(framework: str) -> None:
@@ -125,10 +159,18 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """A request per thread, as a production WSGI server has several workers."""
+
+    daemon_threads = True
+
+
 @contextmanager
 def serve_wsgiref(app: Any) -> Iterator[str]:
     """The standard library's WSGI server, running Django's `WSGIHandler`."""
-    server: WSGIServer = make_wsgiref_server("127.0.0.1", 0, app, handler_class=QuietHandler)
+    server: WSGIServer = make_wsgiref_server(
+        "127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -195,7 +237,7 @@ def served(
     make_app, serve = recipe(framework)
     host = Host()
     store = SQLiteStore(tmp_path_factory.mktemp(framework) / "guard.sqlite3")
-    app = make_app(shop.provider, NotificationGuard(store), host.record)
+    app = make_app(shop.provider, NotificationGuard(store), host)
     with serve(app) as base:
         yield Endpoint(framework, base + PATH, host)
 
@@ -203,69 +245,142 @@ def served(
 @pytest.fixture
 def endpoint(served: Endpoint) -> Endpoint:
     served.host.failures = 0
+    served.host.resume()
     return served
 
 
-def pay(shop: Shop, endpoint: Endpoint) -> tuple[str, list[Delivery]]:
-    """Create a payment notified to `endpoint`, settle it paid; its id and every delivery."""
-    created = shop.provider.create(payment_request(notification_url=endpoint.url))
-    shop.sandbox.settle(created.id, "paid")
+def order(shop: Shop, endpoint: Endpoint) -> Payment:
+    """A new order of 500.00 in the host, and its payment, notified to `endpoint`."""
+    created = shop.provider.create(payment_request(notification_url=endpoint.url, amount=TOTAL))
+    assert created.order_id is not None
+    with endpoint.host.lock:
+        endpoint.host.orders[created.order_id] = TOTAL
+    return created
+
+
+def click(payment: Payment, button: str, **typed: str) -> None:
+    """The customer opens the payment page and clicks `button`, as a browser posts the form."""
+    assert payment.redirect_url is not None
+    page = requests.get(payment.redirect_url, timeout=5)
+    form = button_form(read_forms(page.text, page.url), button)
+    answer = requests.post(form.action, data=form.submission(button, **typed), timeout=5)
+    assert answer.status_code == 200, answer.text
+
+
+def deliveries_of(shop: Shop, payment: Payment) -> list[Delivery]:
     assert shop.sandbox.wait_idle(), "the sandbox is still repeating a notification"
-    deliveries = [item for item in shop.sandbox.deliveries if item.payment_id == int(created.id)]
-    return created.id, deliveries
+    return [item for item in shop.sandbox.deliveries if item.payment_id == int(payment.id)]
+
+
+def pay(shop: Shop, endpoint: Endpoint) -> tuple[Payment, list[Delivery]]:
+    """A new order, paid in full on the payment page; its payment and every delivery."""
+    created = order(shop, endpoint)
+    click(created, "Pay")
+    return created, deliveries_of(shop, created)
 
 
 def answers(deliveries: list[Delivery]) -> list[tuple[int | None, str | None]]:
     return [(item.http_status, item.fault) for item in deliveries]
 
 
-def assert_recorded_once(endpoint: Endpoint, payment_id: str) -> None:
-    recorded = endpoint.host.of(payment_id)
-    assert len(recorded) == 1, recorded
-    assert recorded[0].payment.status is PaymentStatus.PAID
-    assert recorded[0].provider == "alikassa"
+def assert_fulfilled_once(endpoint: Endpoint, payment: Payment) -> None:
+    assert endpoint.host.actions(payment.order_id) == [Action.FULFIL]
 
 
 # -- the recipes ---------------------------------------------------------------------------
 
 
-def test_a_paid_notification_is_recorded_and_answered_ok(shop: Shop, endpoint: Endpoint) -> None:
-    payment_id, deliveries = pay(shop, endpoint)
-    assert answers(deliveries) == [(200, None)]
-    assert_recorded_once(endpoint, payment_id)
+def test_of_pay_pay_partially_cancel_fail_and_a_payout_only_the_paid_order_is_fulfilled(
+    shop: Shop, endpoint: Endpoint
+) -> None:
+    paid, partial, canceled, failed = (order(shop, endpoint) for _ in range(4))
+    payout_order = order(shop, endpoint)  # pending; a payout names its order id and total
+    payout = payout_notification(
+        shop.notification_certificate,
+        account=shop.account,
+        order_id=str(payout_order.order_id),
+        amount=TOTAL,
+    )
+
+    click(paid, "Pay")
+    click(partial, "Pay partially", amount="1.00")
+    click(canceled, "Cancel")
+    click(failed, "Fail")
+    payout_answer = requests.get(f"{endpoint.url}?{urlencode(payout)}", timeout=5)
+
+    assert payout_answer.status_code == 200
+    for payment in (paid, partial, canceled, failed):
+        assert answers(deliveries_of(shop, payment)) == [(200, None)]
+    assert endpoint.host.fulfilled() == [paid.order_id]
+    assert endpoint.host.actions(paid.order_id) == [Action.FULFIL]
+    assert endpoint.host.actions(partial.order_id) == [Action.HOLD]
+    assert endpoint.host.actions(canceled.order_id) == [Action.IGNORE]
+    assert endpoint.host.actions(failed.order_id) == [Action.IGNORE]
+    assert endpoint.host.actions(payout_order.order_id) == [Action.IGNORE]
 
 
-def test_a_duplicate_is_answered_ok_and_not_recorded_again(shop: Shop, endpoint: Endpoint) -> None:
+def test_a_notification_for_an_order_the_shop_does_not_have_is_rejected(
+    shop: Shop, endpoint: Endpoint
+) -> None:
+    created = shop.provider.create(payment_request(notification_url=endpoint.url))
+
+    click(created, "Pay")
+
+    assert answers(deliveries_of(shop, created)) == [(200, None)]
+    assert endpoint.host.actions(created.order_id) == [Action.REJECT]
+    [rejected] = [item for item in endpoint.host.decisions if item.payment.id == created.id]
+    assert rejected.reasons == (f"no order {created.order_id!r}",)
+
+
+def test_a_duplicate_is_answered_ok_and_not_applied_again(shop: Shop, endpoint: Endpoint) -> None:
     shop.sandbox.inject(Fault.DUPLICATE_NOTIFICATION)
-    payment_id, deliveries = pay(shop, endpoint)
+    payment, deliveries = pay(shop, endpoint)
     assert answers(deliveries) == [(200, None), (200, "duplicate")]
-    assert_recorded_once(endpoint, payment_id)
+    assert_fulfilled_once(endpoint, payment)
 
 
 def test_a_forged_notification_is_refused_with_400(shop: Shop, endpoint: Endpoint) -> None:
     shop.sandbox.inject(Fault.FORGED_NOTIFICATION)
-    payment_id, deliveries = pay(shop, endpoint)
+    payment, deliveries = pay(shop, endpoint)
     assert answers(deliveries) == [(400, "forged"), (200, None)]
-    assert_recorded_once(endpoint, payment_id)
+    assert_fulfilled_once(endpoint, payment)
 
 
-def test_a_stale_notification_is_answered_ok_and_not_recorded(
+def test_a_stale_notification_is_answered_ok_and_not_applied(
     shop: Shop, endpoint: Endpoint
 ) -> None:
     shop.sandbox.inject(Fault.STALE_NOTIFICATION)
-    payment_id, deliveries = pay(shop, endpoint)
+    payment, deliveries = pay(shop, endpoint)
     assert answers(deliveries) == [(200, None), (200, "stale")]
-    assert_recorded_once(endpoint, payment_id)
+    assert_fulfilled_once(endpoint, payment)
 
 
-def test_a_failed_record_answers_500_and_the_repeat_is_recorded(
+def test_a_failed_apply_answers_500_and_the_repeat_is_applied(
     shop: Shop, endpoint: Endpoint
 ) -> None:
     endpoint.host.failures = 1
-    payment_id, deliveries = pay(shop, endpoint)
+    payment, deliveries = pay(shop, endpoint)
     assert [(item.http_status, item.attempt) for item in deliveries] == [(500, 1), (200, 2)]
     assert endpoint.host.failures == 0
-    assert_recorded_once(endpoint, payment_id)
+    assert_fulfilled_once(endpoint, payment)
+
+
+def test_a_copy_arriving_while_another_worker_handles_it_is_answered_503(
+    shop: Shop, endpoint: Endpoint
+) -> None:
+    created = order(shop, endpoint)
+    endpoint.host.pause()
+    click(created, "Pay")  # the sandbox delivers in the background; the shop waits in apply
+    assert endpoint.host.entered.wait(5), "the notification never reached the shop"
+    same = shop.sandbox.gateway.notification_params(shop.sandbox.payment(created.id))
+
+    busy = requests.get(f"{endpoint.url}?{urlencode(same)}", timeout=5)
+    endpoint.host.resume()
+
+    assert busy.status_code == 503, "answered while the first copy may still fail"
+    assert answers(deliveries_of(shop, created)) == [(200, None)]
+    assert requests.get(f"{endpoint.url}?{urlencode(same)}", timeout=5).status_code == 200
+    assert_fulfilled_once(endpoint, created)
 
 
 def test_a_request_that_is_no_notification_is_refused_with_400(endpoint: Endpoint) -> None:

@@ -8,11 +8,17 @@ tests pin down what the host is told in each case.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sqlite3
+import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -20,7 +26,9 @@ from structlog.testing import LogCapture
 
 import paymux
 from paymux import (
+    ConfigurationError,
     GuardStore,
+    GuardStoreError,
     MemoryStore,
     Notification,
     NotificationGuard,
@@ -44,12 +52,14 @@ PENDING, PAID, CANCELED, FAILED, UNKNOWN = (
     PaymentStatus.FAILED,
     PaymentStatus.UNKNOWN,
 )
-NEW, REOPENED, DUPLICATE, STALE = (
+NEW, REOPENED, DUPLICATE, STALE, BUSY = (
     Verdict.NEW,
     Verdict.REOPENED,
     Verdict.DUPLICATE,
     Verdict.STALE,
+    Verdict.BUSY,
 )
+ACCOUNT = "93d5df06-996c-48c3-9847-348d6b580b80"
 
 
 def paid(**changes: object) -> Payment:
@@ -69,11 +79,14 @@ def notification(
     status: PaymentStatus,
     payment_id: str = "42",
     kind: NotificationKind = NotificationKind.PAYMENT,
+    *,
+    instance: str = "shop",
+    account: str = ACCOUNT,
 ) -> Notification:
     return Notification(
         provider="alikassa",
-        instance="shop",
-        account="93d5df06-996c-48c3-9847-348d6b580b80",
+        instance=instance,
+        account=account,
         kind=kind,
         payment=paid(id=payment_id, status=status),
         fields={},
@@ -189,7 +202,22 @@ def test_only_new_and_reopened_are_acted_on(verdict: Verdict) -> None:
     assert verdict.act is (verdict in (NEW, REOPENED))
 
 
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_only_busy_asks_the_gateway_to_repeat(verdict: Verdict) -> None:
+    assert verdict.retry is (verdict is BUSY)
+
+
 # -- the guard, over each store ---------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -200,60 +228,139 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> GuardStore:
 
 
 @pytest.fixture
-def guard(store: GuardStore) -> NotificationGuard:
-    return NotificationGuard(store)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def guard(store: GuardStore, clock: Clock) -> NotificationGuard:
+    return NotificationGuard(store, clock=clock)
+
+
+def handle(guard: NotificationGuard, received: Notification) -> Verdict:
+    """A worker whose write succeeds: admitted, acted on, committed."""
+    with guard.admitted(received) as verdict:
+        return verdict
 
 
 def test_the_first_notification_is_new_and_its_repeats_are_duplicates(
     guard: NotificationGuard,
 ) -> None:
-    assert guard.admit(notification(PAID)) is NEW
-    assert guard.admit(notification(PAID)) is DUPLICATE
-    assert guard.admit(notification(PAID)) is DUPLICATE
+    assert handle(guard, notification(PAID)) is NEW
+    assert handle(guard, notification(PAID)) is DUPLICATE
+    assert handle(guard, notification(PAID)) is DUPLICATE
 
 
 def test_a_status_arriving_after_a_later_one_is_stale(guard: NotificationGuard) -> None:
-    assert guard.admit(notification(PAID)) is NEW
+    assert handle(guard, notification(PAID)) is NEW
 
-    assert guard.admit(notification(PENDING)) is STALE
-    assert guard.admit(notification(CANCELED)) is STALE
+    assert handle(guard, notification(PENDING)) is STALE
+    assert handle(guard, notification(CANCELED)) is STALE
 
 
 def test_the_usual_life_of_a_payment_is_new_at_every_step(guard: NotificationGuard) -> None:
-    assert guard.admit(notification(PENDING)) is NEW
-    assert guard.admit(notification(PAID)) is NEW
-    assert guard.admit(notification(PENDING)) is DUPLICATE
+    assert handle(guard, notification(PENDING)) is NEW
+    assert handle(guard, notification(PAID)) is NEW
+    assert handle(guard, notification(PENDING)) is DUPLICATE
 
 
 def test_a_late_paid_after_cancel_is_reopened_and_acted_on_once(
     guard: NotificationGuard,
 ) -> None:
-    assert guard.admit(notification(CANCELED)) is NEW
+    assert handle(guard, notification(CANCELED)) is NEW
 
-    assert guard.admit(notification(PAID)) is REOPENED
-    assert guard.admit(notification(PAID)) is DUPLICATE
-    assert guard.admit(notification(CANCELED)) is DUPLICATE
-    assert guard.admit(notification(FAILED)) is STALE
+    assert handle(guard, notification(PAID)) is REOPENED
+    assert handle(guard, notification(PAID)) is DUPLICATE
+    assert handle(guard, notification(CANCELED)) is DUPLICATE
+    assert handle(guard, notification(FAILED)) is STALE
 
 
-def test_a_reopened_payment_is_flagged_with_a_warning_event(guard: NotificationGuard) -> None:
+def captured_events(guard: NotificationGuard, *received: Notification) -> list[dict[str, Any]]:
+    """The guard's events while it handles `received` in turn."""
     capture = LogCapture()
     structlog.configure(processors=[capture])
     try:
-        guard.admit(notification(CANCELED))
-        guard.admit(notification(PAID))
+        for item in received:
+            handle(guard, item)
     finally:
         structlog.reset_defaults()
+    return [dict(entry) for entry in capture.entries if entry["event"].startswith("paymux.guard.")]
 
-    (event,) = [entry for entry in capture.entries if entry["event"] == "paymux.guard.reopened"]
+
+def test_a_reopened_payment_is_flagged_with_a_warning_event(guard: NotificationGuard) -> None:
+    (event,) = captured_events(guard, notification(CANCELED), notification(PAID))
+
+    assert event["event"] == "paymux.guard.reopened"
     assert event["log_level"] == "warning"
     assert (event["payment_id"], event["previous"], event["status"]) == ("42", "canceled", "paid")
 
 
+@pytest.mark.parametrize(
+    ("later", "event"),
+    [(PAID, "paymux.guard.duplicate"), (PENDING, "paymux.guard.stale")],
+    ids=["duplicate", "stale"],
+)
+def test_a_repeat_or_a_stale_notification_is_logged_with_the_payment_it_is_about(
+    guard: NotificationGuard, later: PaymentStatus, event: str
+) -> None:
+    (logged,) = captured_events(guard, notification(PAID), notification(later))
+
+    assert logged == {
+        "event": event,
+        "log_level": "info",
+        "provider": "alikassa",
+        "instance": "shop",
+        "payment_id": "42",
+        "order_id": "1001",
+        "status": later.value,
+        "previous": "paid",
+    }
+
+
+def test_a_copy_held_off_while_another_worker_acts_is_logged_as_busy(
+    guard: NotificationGuard,
+) -> None:
+    guard.admit(notification(PAID))  # another worker's claim, not committed yet
+
+    (logged,) = captured_events(guard, notification(PAID))
+
+    assert (logged["event"], logged["log_level"]) == ("paymux.guard.busy", "info")
+    assert (logged["instance"], logged["payment_id"], logged["status"]) == ("shop", "42", "paid")
+
+
+def test_the_key_names_provider_instance_account_kind_and_payment(
+    guard: NotificationGuard,
+) -> None:
+    assert guard.key(notification(PAID)) == f"alikassa:shop:{ACCOUNT}:payment:42"
+
+
+def test_the_same_payment_id_under_another_account_or_instance_is_another_payment(
+    guard: NotificationGuard,
+) -> None:
+    assert handle(guard, notification(PAID)) is NEW
+
+    assert handle(guard, notification(PAID, account="0d5e7a1c-other-account")) is NEW
+    assert handle(guard, notification(PAID, instance="restarted-sandbox")) is NEW
+    assert handle(guard, notification(PAID)) is DUPLICATE
+
+
 def test_payments_and_payouts_are_kept_apart(guard: NotificationGuard) -> None:
-    assert guard.admit(notification(PAID, "1")) is NEW
-    assert guard.admit(notification(PAID, "2")) is NEW
-    assert guard.admit(notification(PAID, "1", NotificationKind.PAYOUT)) is NEW
+    assert handle(guard, notification(PAID, "1")) is NEW
+    assert handle(guard, notification(PAID, "2")) is NEW
+    assert handle(guard, notification(PAID, "1", NotificationKind.PAYOUT)) is NEW
+
+
+def test_while_a_claim_is_held_every_copy_is_busy_until_it_is_committed(
+    guard: NotificationGuard,
+) -> None:
+    assert guard.admit(notification(PAID)) is NEW
+
+    assert guard.admit(notification(PAID)) is BUSY
+    assert guard.admit(notification(PENDING)) is BUSY  # whatever it reports
+
+    guard.commit(notification(PAID))
+    assert guard.admit(notification(PAID)) is DUPLICATE
+    assert guard.admit(notification(PENDING)) is STALE
 
 
 def test_release_lets_the_gateways_repeat_through(guard: NotificationGuard) -> None:
@@ -261,18 +368,81 @@ def test_release_lets_the_gateways_repeat_through(guard: NotificationGuard) -> N
 
     guard.release(notification(PAID))  # the host failed to record it and answers 500
 
+    assert handle(guard, notification(PAID)) is NEW
+    assert handle(guard, notification(PAID)) is DUPLICATE
+
+
+def test_release_drops_only_its_own_claim(guard: NotificationGuard) -> None:
+    handle(guard, notification(PENDING))
+    guard.admit(notification(PAID))
+
+    guard.release(notification(PENDING))  # not the status claimed: nothing changes
+    assert guard.admit(notification(PAID)) is BUSY
+
+    guard.release(notification(PAID))
+    assert guard.admit(notification(PENDING)) is DUPLICATE
     assert guard.admit(notification(PAID)) is NEW
+
+
+def test_a_claim_whose_worker_died_expires_after_the_lease(store: GuardStore, clock: Clock) -> None:
+    guard = NotificationGuard(store, clock=clock)  # the default lease: five minutes
+    assert guard.admit(notification(PAID)) is NEW  # and the process dies before its write
+
+    clock.now += 299.5
+    assert guard.admit(notification(PAID)) is BUSY
+    clock.now += 0.5
+    assert handle(guard, notification(PAID)) is NEW
+
+    clock.now += 10**9  # a committed status never expires
     assert guard.admit(notification(PAID)) is DUPLICATE
 
 
-def test_release_forgets_only_its_own_status(guard: NotificationGuard) -> None:
-    guard.admit(notification(PENDING))
-    guard.admit(notification(PAID))
-
-    guard.release(notification(PAID))
-
-    assert guard.admit(notification(PENDING)) is DUPLICATE
+def test_the_lease_is_configurable(store: GuardStore, clock: Clock) -> None:
+    guard = NotificationGuard(store, lease=2.0, clock=clock)
     assert guard.admit(notification(PAID)) is NEW
+
+    clock.now += 2.0
+
+    assert guard.admit(notification(PAID)) is NEW
+
+
+@pytest.mark.parametrize("lease", [0.0, -1.0, float("nan")])
+def test_a_lease_that_is_not_a_positive_duration_is_refused(lease: float) -> None:
+    with pytest.raises(ConfigurationError, match="lease"):
+        NotificationGuard(MemoryStore(), lease=lease)
+
+
+def endpoint(guard: NotificationGuard, received: Notification, write: Callable[[], None]) -> int:
+    """A notification endpoint as the recipes write it; returns its HTTP status."""
+    try:
+        with guard.admitted(received) as verdict:
+            if verdict.act:
+                write()
+    except RuntimeError:
+        return 500
+    return 503 if verdict.retry else 200
+
+
+def test_a_copy_arriving_while_a_write_fails_is_not_answered_200_so_it_is_not_lost(
+    store: GuardStore,
+) -> None:
+    worker_a, worker_b = NotificationGuard(store), NotificationGuard(store)
+    answers: list[tuple[str, int]] = []
+    recorded: list[Notification] = []
+
+    def write_that_fails_while_b_gets_a_copy() -> None:
+        answers.append(("B", endpoint(worker_b, notification(PAID), lambda: None)))
+        raise RuntimeError("the shop's database is down")
+
+    answers.append(
+        ("A", endpoint(worker_a, notification(PAID), write_that_fails_while_b_gets_a_copy))
+    )
+
+    assert answers == [("B", 503), ("A", 500)]  # no 200: the gateway repeats it
+    assert (
+        endpoint(worker_b, notification(PAID), lambda: recorded.append(notification(PAID))) == 200
+    )
+    assert len(recorded) == 1
 
 
 def handle_and_fail(guard: NotificationGuard, received: Notification) -> list[Verdict]:
@@ -297,15 +467,15 @@ def test_admitted_releases_when_acting_fails(guard: NotificationGuard) -> None:
     assert guard.admit(notification(PAID)) is DUPLICATE
 
 
-def test_admitted_never_releases_what_another_worker_admitted(guard: NotificationGuard) -> None:
-    guard.admit(notification(PAID))  # another worker's admission
+def test_admitted_never_releases_what_another_worker_claimed(guard: NotificationGuard) -> None:
+    guard.admit(notification(PAID))  # another worker's claim
 
-    assert handle_and_fail(guard, notification(PAID)) == [DUPLICATE]
+    assert handle_and_fail(guard, notification(PAID)) == [BUSY]
 
-    assert guard.admit(notification(PAID)) is DUPLICATE
+    assert guard.admit(notification(PAID)) is BUSY
 
 
-def test_of_many_threads_given_the_same_notification_exactly_one_gets_new(
+def test_of_many_threads_given_the_same_notification_one_gets_new_and_the_rest_busy(
     guard: NotificationGuard,
 ) -> None:
     verdicts: list[Verdict] = []
@@ -321,12 +491,15 @@ def test_of_many_threads_given_the_same_notification_exactly_one_gets_new(
     for thread in threads:
         thread.join()
 
-    assert sorted(verdicts) == sorted([NEW] + [DUPLICATE] * 15)
+    assert sorted(verdicts) == sorted([NEW] + [BUSY] * 15)
 
 
-def test_an_sqlite_store_remembers_across_instances(tmp_path: Path) -> None:
+def test_an_sqlite_store_remembers_claims_and_statuses_across_instances(tmp_path: Path) -> None:
     path = tmp_path / "guard.sqlite3"
     assert NotificationGuard(SQLiteStore(path)).admit(notification(PAID)) is NEW
+    assert NotificationGuard(SQLiteStore(path)).admit(notification(PAID)) is BUSY
+
+    NotificationGuard(SQLiteStore(path)).commit(notification(PAID))
 
     assert NotificationGuard(SQLiteStore(path)).admit(notification(PAID)) is DUPLICATE
 
@@ -341,6 +514,80 @@ def test_an_sqlite_store_keeps_nothing_of_a_change_that_raised(tmp_path: Path) -
         store.update("k", broken)
 
     assert store.update("k", lambda current: current) is None
+
+
+def replaced_by(value: str) -> Callable[[str | None], str]:
+    """A store change that writes `value` whatever was there."""
+    return lambda current: value
+
+
+def test_an_unreadable_guard_record_is_a_guard_store_error(
+    store: GuardStore, guard: NotificationGuard
+) -> None:
+    store.update(guard.key(notification(PAID)), replaced_by("paid,refunded"))
+
+    with pytest.raises(GuardStoreError, match="unreadable guard record 'paid,refunded'"):
+        guard.admit(notification(PAID))
+
+
+def test_an_sqlite_lock_held_past_the_timeout_is_a_guard_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "guard.sqlite3"
+    guard = NotificationGuard(SQLiteStore(path, timeout=0.05))
+    with closing(sqlite3.connect(path, isolation_level=None)) as other_process:
+        other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+
+        with pytest.raises(GuardStoreError, match="database is locked"):
+            guard.admit(notification(PAID))
+
+        other_process.execute("ROLLBACK")
+
+    assert guard.admit(notification(PAID)) is NEW  # the failed admit claimed nothing
+
+
+def test_a_new_sqlite_store_and_its_wal_and_shm_files_are_for_the_owner_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "guard.sqlite3"
+    umask = os.umask(0)  # even a host that lets everyone read what it creates
+    try:
+        store = SQLiteStore(path)
+        with closing(sqlite3.connect(path)) as reader:  # keeps the WAL and SHM files in place
+            reader.execute("SELECT count(*) FROM paymux_guard").fetchone()
+            handle(NotificationGuard(store), notification(PAID))
+            modes = {
+                suffix: stat.S_IMODE(os.stat(f"{path}{suffix}").st_mode)
+                for suffix in ("", "-wal", "-shm")
+            }
+    finally:
+        os.umask(umask)
+
+    assert modes == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+
+
+def test_migrate_keys_moves_records_kept_before_keys_named_instance_and_account(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "guard.sqlite3")
+    old = {
+        "alikassa:payment:42": "pending,paid",
+        "alikassa:payout:42": "paid",
+        "alikassa:payment:7": "paid",
+        f"alikassa:shop:{ACCOUNT}:payment:7": "pending",  # written by this version already
+        "hmacpay:payment:42": "paid",
+    }
+    for key, value in old.items():
+        store.update(key, replaced_by(value))
+
+    assert store.migrate_keys("alikassa", instance="shop", account=ACCOUNT) == 2
+
+    guard = NotificationGuard(store)
+    assert guard.admit(notification(PAID)) is DUPLICATE
+    assert guard.admit(notification(PENDING)) is DUPLICATE
+    assert guard.admit(notification(PAID, kind=NotificationKind.PAYOUT)) is DUPLICATE
+    assert guard.admit(notification(PAID, account="0d5e7a1c-other-account")) is NEW
+    assert store.update(f"alikassa:shop:{ACCOUNT}:payment:7", lambda value: value) == "pending"
+    assert store.update("hmacpay:payment:42", lambda value: value) == "paid"
+    assert store.migrate_keys("alikassa", instance="shop", account=ACCOUNT) == 0
 
 
 WORKER = """
@@ -362,7 +609,7 @@ print(guard.admit(notification).value, flush=True)
 """
 
 
-def test_of_many_processes_given_the_same_notification_exactly_one_gets_new(
+def test_of_many_processes_given_the_same_notification_one_gets_new_and_the_rest_busy(
     tmp_path: Path,
 ) -> None:
     database, go = tmp_path / "guard.sqlite3", tmp_path / "go"
@@ -386,7 +633,7 @@ def test_of_many_processes_given_the_same_notification_exactly_one_gets_new(
             worker.wait()
 
     assert [worker.returncode for worker in workers] == [0] * 8
-    assert sorted(answers) == ["duplicate"] * 7 + ["new"]
+    assert sorted(answers) == ["busy"] * 7 + ["new"]
 
 
 # -- confirmation against the status API, over a real sandbox ---------------------------------

@@ -199,6 +199,40 @@ def test_regenerating_over_world_readable_files_makes_them_private(
     assert password_of(created) != "old"
 
 
+@posix_only
+@pytest.mark.parametrize("target_exists", [True, False], ids=["to a file", "dangling"])
+def test_keys_force_replaces_symlinked_key_files_and_never_writes_through_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target_exists: bool
+) -> None:
+    """A link planted in the folder must not make `paymux keys --force` write key material to
+    (or create) a file elsewhere."""
+    from paymux.cli import main
+
+    folder, elsewhere = tmp_path / "certs", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    targets = {name: elsewhere / f"{name}.target" for name in ("private.pem", "password.txt")}
+    targets["public.pem"] = elsewhere / "public.pem.target"
+    for name, target in targets.items():
+        if target_exists:
+            target.write_text(f"precious {name}")
+        (folder / name).symlink_to(target)
+
+    assert main(["keys", str(folder), "--force"]) == 0
+    capsys.readouterr()
+
+    for name, target in targets.items():
+        assert not (folder / name).is_symlink()
+        if target_exists:
+            assert target.read_text() == f"precious {name}"
+        else:
+            assert not target.exists()
+    assert sorted(path.name for path in folder.iterdir()) == sorted(targets)
+    signer = Signer.from_certificate_dir(folder)
+    Verifier.from_file(folder / "public.pem").verify(MESSAGE, signer.sign(MESSAGE))
+    assert stat.S_IMODE((folder / "private.pem").stat().st_mode) == 0o600
+
+
 # -- loading a Signer ----------------------------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ import paymux
 from paymux.events import emit
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder, generate_certificate
 from paymux.providers.alikassa.sandbox import Fault, Merchant, Sandbox
-from paymux.redaction import escape, escape_control, loggable
+from paymux.redaction import escape, escape_control, loggable, redact
 from support import Receiver, payment_request
 
 FORGED_LINE = "\r\nevent=forged level=critical"
@@ -323,6 +323,94 @@ def test_a_debug_run_through_a_hosts_console_renderer_masks_everything_and_forge
     assert [line for line in lines if line.lstrip().startswith("event=forged")] == []
 
 
+# -- free text: whatever a person or a gateway wrote in it -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("declined: 4111.1111.1111.1111.", "declined: 411111******1111."),
+        ("card 4111 1111 1111 1111 ok", "card 411111******1111 ok"),
+        ("card 5500-0000-0000-0004", "card 550000******0004"),
+        ("write to ivan.petrov@example.com", "write to i***@example.com"),
+        ("call +7 (916) 123-45-67 today", "call +****************7 today"),
+        ("call 79161234567", "call 7*********7"),
+        ("call +441234567890123", "call +**************3"),
+        ("Order 42 of 2024-05-01, 500.00 RUB", "Order 42 of 2024-05-01, 500.00 RUB"),
+    ],
+    ids=[
+        "card split by dots",
+        "card split by spaces",
+        "card split by dashes",
+        "e-mail",
+        "phone with + and parentheses",
+        "bare phone",
+        "phone of card length after +",
+        "ordinary text",
+    ],
+)
+@pytest.mark.parametrize("field", ["desc", "bank", "payment_error_message", "description"])
+def test_free_text_fields_mask_cards_emails_and_phones_inside_the_text(
+    field: str, text: str, masked: str
+) -> None:
+    assert loggable({field: text}) == {field: masked}
+
+
+def test_fields_named_in_camel_case_are_masked_like_their_snake_case_names() -> None:
+    """Host-to-host answers name the payer's card in camelCase."""
+    answer = {"cardNumber": "4111111111111111", "cardHolderName": "IVAN PETROV", "Bank": "x@y.io"}
+
+    assert loggable({"response": answer}) == {
+        "response": {
+            "cardNumber": "411111******1111",
+            "cardHolderName": "I*********V",
+            "Bank": "x***@y.io",
+        }
+    }
+
+
+def test_amounts_and_ids_outside_free_text_are_left_alone() -> None:
+    fields = {"amount": "10000.000000000", "id": "1234567890", "hold_at": "2024-05-01 12:00:00"}
+
+    assert loggable(fields) == fields
+
+
+FREE_TEXT_PERSONAL = [
+    "ivan.petrov@example.com",
+    "4111.1111.1111.1111",
+    "4111111111111111",
+    "916 123-45-67",
+    "support@bank.example",
+    "88005553535",
+]
+
+
+def test_a_checkout_with_personal_data_in_free_text_logs_and_shows_it_masked(
+    stdlib_lines: io.StringIO, shop: Shop
+) -> None:
+    created = shop.provider.create(
+        payment_request(
+            description="Order 42 for ivan.petrov@example.com, +7 916 123-45-67",
+            notification_url=shop.receiver.url,
+        )
+    )
+    details = {
+        "payment_error_message": "card 4111.1111.1111.1111 declined once",
+        "bank": "Bank, support@bank.example, 88005553535",
+    }
+    shop.sandbox.settle(created.id, "paid", details=details)
+    status = shop.provider.status(payment_id=created.id)
+    shown = repr(redact(status.raw))  # what `paymux status --json` prints
+    text = stdlib_lines.getvalue()
+
+    assert status.raw["bank"] == details["bank"], "raw keeps the full payload"
+    assert leaks(text + shown, FREE_TEXT_PERSONAL) == []
+    assert "411111******1111" in text
+    assert "411111******1111" in shown
+    assert "i***@example.com" in text
+    assert "s***@bank.example" in shown
+
+
 # -- errors raised in real flows show no secret ------------------------------------------------
 
 
@@ -382,7 +470,8 @@ def notification_signed_by_another_key(shop: Shop, tmp_path: Path) -> paymux.Pay
 def duplicate_order(shop: Shop, tmp_path: Path) -> paymux.PaymuxError:
     request = payment_request()
     shop.provider.create(request)
-    return error_from(lambda: shop.provider.create(request))
+    other_sum = payment_request(order_id=request.order_id, amount=Decimal("600.00"))
+    return error_from(lambda: shop.provider.create(other_sum))
 
 
 def provider_validation(shop: Shop, tmp_path: Path) -> paymux.PaymuxError:
@@ -455,7 +544,7 @@ FLOWS: dict[str, tuple[type[paymux.PaymuxError], Flow]] = {
         paymux.SignatureError,
         notification_signed_by_another_key,
     ),
-    "duplicate order": (paymux.DuplicateOrder, duplicate_order),
+    "duplicate order": (paymux.OrderConflict, duplicate_order),
     "gateway validation": (paymux.ProviderValidationError, provider_validation),
     "unknown service": (paymux.UnknownService, unknown_service),
     "amount out of range": (paymux.AmountOutOfRange, amount_out_of_range),

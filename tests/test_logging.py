@@ -8,10 +8,13 @@ pipeline; the captured text is then searched for every secret the run handled.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +162,36 @@ def test_nothing_is_logged_while_the_host_has_not_asked_for_it(
     assert [record for record in caplog.records if record.name == "paymux"] == []
 
 
+WARN_ONCE = (
+    "from paymux.events import emit\n"
+    "emit('warning', 'paymux.guard.reopened', provider='alikassa', payment_id='7')\n"
+)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter: no test harness has touched its logging."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_warning_event_prints_nothing_while_the_host_has_no_handler() -> None:
+    """Without the `paymux` logger's NullHandler, the standard library's last-resort handler
+    would print warnings to stderr."""
+    result = run_python(WARN_ONCE)
+
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", "")
+
+
+def test_a_warning_event_reaches_a_handler_the_host_configures() -> None:
+    result = run_python("import logging\nlogging.basicConfig()\n" + WARN_ONCE)
+
+    assert result.returncode == 0, result.stderr
+    assert "event='paymux.guard.reopened'" in result.stderr
+    assert "payment_id='7'" in result.stderr
+
+
 # -- what repr and str show ------------------------------------------------------------------
 
 
@@ -242,8 +275,8 @@ def test_an_error_after_an_exchange_carries_no_request_signature(
     request = payment_request()
     provider.create(request)
 
-    with pytest.raises(paymux.DuplicateOrder) as caught:
-        provider.create(request)
+    with pytest.raises(paymux.OrderConflict) as caught:
+        provider.create(payment_request(order_id=request.order_id, amount=Decimal("600.00")))
 
     error = caught.value
     shown = str(error) + repr(error) + repr(error.body) + repr(vars(error))

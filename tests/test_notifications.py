@@ -514,3 +514,76 @@ def test_a_redirect_missing_a_field_is_refused(
 
     with pytest.raises(paymux.SignatureError, match=f"missing {name}"):
         shop.provider.verify_redirect(incomplete)
+
+
+def test_a_redirect_for_the_order_and_payment_expected_verifies(
+    shop: Shop, redirect_form: dict[str, str]
+) -> None:
+    redirect = shop.provider.verify_redirect(
+        redirect_form, order_id=redirect_form["order_id"], payment_uuid=redirect_form["uuid"]
+    )
+
+    assert (redirect.order_id, redirect.payment_uuid) == (
+        redirect_form["order_id"],
+        redirect_form["uuid"],
+    )
+
+
+def test_a_genuine_redirect_for_another_order_is_refused_when_the_order_is_given(
+    shop: Shop, redirect_form: dict[str, str]
+) -> None:
+    ours = shop.provider.create(payment_request())
+
+    with pytest.raises(paymux.SignatureError, match="another order"):
+        shop.provider.verify_redirect(redirect_form, order_id=str(ours.order_id))
+
+
+def test_another_merchants_redirect_for_the_same_order_id_is_refused_by_its_uuid(
+    shop: Shop, tmp_path: Path, payment_key: rsa.RSAPrivateKey
+) -> None:
+    """The gateway signs every merchant's return forms with one key: only the uuid binds it."""
+    ours = shop.provider.create(payment_request())
+    other = shop.sandbox.create_merchant(tmp_path / "other", private_key=payment_key)
+    with paymux.connect(other.settings) as other_provider:
+        theirs = other_provider.create(payment_request(order_id=ours.order_id))
+    their_form = shop.sandbox.redirect_form(theirs.id)
+
+    assert shop.provider.verify_redirect(their_form, order_id=ours.order_id).order_id == (
+        ours.order_id
+    )
+    with pytest.raises(paymux.SignatureError, match="another payment"):
+        shop.provider.verify_redirect(
+            their_form, order_id=ours.order_id, payment_uuid=ours.raw["uuid"]
+        )
+
+
+# -- telling a URL from a query string ---------------------------------------------------------
+
+QUESTION_MARKS = "Paid? See https://shop.example/faq?q=1"
+
+
+@pytest.mark.parametrize("shape", ["query string", "path and query", "full URL"])
+def test_a_value_with_an_unencoded_question_mark_verifies_in_every_string_shape(
+    shop: Shop, shape: str
+) -> None:
+    """Gateways may leave `?` unencoded in a query value; it must not split the query."""
+    params = params_of(deliver(shop, description=QUESTION_MARKS))
+    query = urlencode(params, safe="?/:")
+    assert "?" in query
+    data = {
+        "query string": query,
+        "path and query": f"/notify?{query}",
+        "full URL": f"https://shop.example/notify?{query}",
+    }[shape]
+
+    notification = shop.provider.parse_notification(data)
+
+    assert notification.fields["desc"] == QUESTION_MARKS
+    assert notification.payment.id == params["id"]
+
+
+def test_a_url_with_a_malformed_host_is_a_signature_error(
+    shop: Shop, delivered: dict[str, str]
+) -> None:
+    with pytest.raises(paymux.SignatureError, match="malformed"):
+        shop.provider.parse_notification(f"https://[::1/notify?{urlencode(delivered)}")

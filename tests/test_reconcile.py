@@ -7,6 +7,8 @@ Only when nothing works does create raise `OutcomeUnknown`, and `reconcile` sett
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -17,7 +19,7 @@ import pytest
 import paymux
 from paymux.providers.alikassa import AliKassaProvider
 from paymux.providers.alikassa.sandbox import Fault, Merchant, Sandbox
-from proxy import CREATE, FAIL, LOST, NOT_FOUND, STATUS, Proxy
+from proxy import CREATE, FAIL, LOST, NOT_FOUND, STATUS, Canned, Proxy
 from support import payment_request
 
 
@@ -76,6 +78,33 @@ def test_a_create_whose_answer_is_lost_returns_the_one_stored_payment(
     assert payment.status is paymux.PaymentStatus.PENDING
     assert payment.redirect_url == stored[0].url
     assert creates(sandbox) == 1, "found by order_id: never sent twice"
+
+
+class CreateUpdates:
+    """A host plugin that records the payments published by create."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    @paymux.hookimpl
+    def paymux_payment_update(self, payment: paymux.Payment, source: str) -> None:
+        if source == "create":
+            self.ids.append(payment.id)
+
+
+def test_a_create_found_by_order_id_is_published_once_like_any_create(
+    merchant: Merchant, sandbox: Sandbox
+) -> None:
+    sandbox.inject(Fault.INTERNAL_ERROR)
+    updates = CreateUpdates()
+    paymux.register_plugin(updates)
+    try:
+        with connect(merchant.settings) as provider:
+            payment = provider.create(payment_request())
+    finally:
+        paymux.unregister_plugin(updates)
+
+    assert updates.ids == [payment.id]
 
 
 def test_a_create_the_gateway_never_received_is_sent_again_with_the_same_bytes(
@@ -140,18 +169,19 @@ def test_order_id_exists_on_a_re_send_for_another_service_is_a_conflict(
     assert len(sandbox.payments()) == 1
 
 
-def test_a_duplicate_order_on_the_first_send_is_the_callers_own_duplicate(
-    provider: AliKassaProvider, sandbox: Sandbox
+def test_order_id_exists_on_the_first_send_looks_the_payment_up_and_returns_it(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox
 ) -> None:
-    """Nothing of this call reached the gateway before: the order_id was used by another."""
+    """Another call (a double click, a process that died) made it: the same order, adopted."""
     request = payment_request()
-    provider.create(request)
+    earlier = via_proxy.create(request)
+    proxy.received.clear()
 
-    with pytest.raises(paymux.DuplicateOrder) as raised:
-        provider.create(request)
+    payment = via_proxy.create(request)
 
-    assert not isinstance(raised.value, paymux.OrderConflict)
-    assert creates(sandbox) == 2
+    assert payment.id == earlier.id
+    assert [r.path for r in proxy.received] == [CREATE, STATUS]
+    assert len(sandbox.payments()) == 1
 
 
 def test_a_refusal_is_never_sent_again(provider: AliKassaProvider, sandbox: Sandbox) -> None:
@@ -274,3 +304,110 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+# -- answers trusted no further than they are checked -------------------------------------------
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+"""Valid JSON nested deeper than any recursive reader survives."""
+
+
+def status_answer(sandbox: Sandbox, payment_id: str, **changes: object) -> Canned:
+    """The sandbox's own status answer for `payment_id`, with `changes` applied."""
+    body = {**sandbox.payment(payment_id).status_body(), **changes}
+    return Canned(200, json.dumps(body).encode())
+
+
+def test_a_lookup_answering_about_another_order_is_never_taken_for_ours(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox
+) -> None:
+    """Same amount, same service, another order: returning it would hand out a stranger's page."""
+    stranger = via_proxy.create(payment_request())
+    request = payment_request()
+    proxy.then(CREATE, LOST).then(STATUS, status_answer(sandbox, stranger.id))
+
+    with pytest.raises(paymux.OutcomeUnknown) as raised:
+        via_proxy.create(request)
+
+    assert raised.value.order_id == request.order_id
+    assert "answer is about" in raised.value.message
+    assert via_proxy.reconcile(request.order_id).id == str(sandbox.payment(request.order_id).id)
+
+
+def test_a_lookup_showing_no_amount_is_an_unknown_outcome_not_a_conflict(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox
+) -> None:
+    request = payment_request()
+    ours = via_proxy.create(request)
+    proxy.then(CREATE, FAIL).then(STATUS, status_answer(sandbox, ours.id, amount=None))
+
+    with pytest.raises(paymux.OutcomeUnknown) as raised:
+        via_proxy.create(request)
+
+    assert not isinstance(raised.value, paymux.ProviderError)
+    assert raised.value.order_id == request.order_id
+    assert "no amount" in raised.value.message
+
+
+def test_reconcile_with_an_amount_when_the_answer_shows_none_is_an_invalid_response(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox
+) -> None:
+    ours = via_proxy.create(payment_request())
+    proxy.then(STATUS, status_answer(sandbox, ours.id, amount=None))
+
+    with pytest.raises(paymux.InvalidResponse, match="no amount"):
+        via_proxy.reconcile(str(ours.order_id), amount=Decimal("500.00"))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(NESTED, id="nested-too-deep"),
+        pytest.param(b'{"url":"x","payment_status":"wait","id":1e999999999}', id="huge-number"),
+        pytest.param(
+            b'{"url":"x","payment_status":"wait","id":1,"pad":"' + b"x" * 2**21 + b'"}',
+            id="above-the-size-cap",
+        ),
+    ],
+)
+def test_a_create_answered_with_a_hostile_body_returns_the_stored_payment(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox, answer: bytes
+) -> None:
+    """The gateway stored the payment; an answer paymux cannot read is an unknown outcome."""
+    proxy.then(CREATE, Canned(200, answer, forward=True))
+    request = payment_request()
+
+    payment = via_proxy.create(request)
+
+    assert payment.id == str(sandbox.payment(request.order_id).id)
+    assert creates(sandbox) == 1
+
+
+def test_a_hostile_answer_to_every_call_is_outcome_unknown_carrying_the_order_id(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox
+) -> None:
+    proxy.then(CREATE, Canned(200, NESTED, forward=True)).then(STATUS, Canned(200, NESTED))
+    request = payment_request()
+
+    with pytest.raises(paymux.OutcomeUnknown) as raised:
+        via_proxy.create(request)
+
+    assert raised.value.order_id == request.order_id
+    assert raised.value.http_status == 200
+    assert via_proxy.reconcile(request.order_id).id == str(sandbox.payment(request.order_id).id)
+
+
+def test_the_debug_exchange_event_survives_a_hostile_answer(
+    via_proxy: AliKassaProvider, proxy: Proxy, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="paymux")
+    proxy.then(CREATE, Canned(200, NESTED, forward=True))
+
+    payment = via_proxy.create(payment_request())
+
+    exchanges = [
+        r.getMessage() for r in caplog.records if "paymux.alikassa.exchange" in r.getMessage()
+    ]
+    assert payment.id == str(sandbox.payment(payment.id).id)
+    assert len(exchanges) == 2
+    assert "response=None" in exchanges[0]

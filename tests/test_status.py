@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 import paymux
 from paymux import PaymentStatus
 from paymux.providers.alikassa import AliKassaProvider
-from paymux.providers.alikassa.sandbox import Sandbox
+from paymux.providers.alikassa.sandbox import Merchant, Sandbox
+from proxy import STATUS, Canned, Proxy
 from support import payment_request
 
 
@@ -199,3 +201,54 @@ def test_the_final_statuses_are_exactly_the_settled_ones(
         seen[gateway_status] = provider.status(payment_id=created.id).status.is_final
 
     assert seen == {"wait": False, "paid": True, "cancel": True, "fail": True}
+
+
+# -- an answer is checked against the question --------------------------------------------------
+
+
+@pytest.fixture
+def via_proxy(merchant: Merchant, sandbox: Sandbox) -> Iterator[tuple[AliKassaProvider, Proxy]]:
+    """A provider talking to the sandbox through the scriptable proxy."""
+    proxy = Proxy(sandbox.url)
+    try:
+        with paymux.connect({**merchant.settings, "base_url": proxy.url}) as provider:
+            assert isinstance(provider, AliKassaProvider)
+            yield provider, proxy
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("reference", ["payment_id", "order_id"])
+def test_a_status_answer_about_another_payment_is_an_invalid_response(
+    via_proxy: tuple[AliKassaProvider, Proxy], sandbox: Sandbox, reference: str
+) -> None:
+    provider, proxy = via_proxy
+    ours = provider.create(payment_request())
+    other = provider.create(payment_request())
+    proxy.then(STATUS, Canned(200, json.dumps(sandbox.payment(other.id).status_body()).encode()))
+
+    with pytest.raises(paymux.InvalidResponse, match="the answer is about") as raised:
+        provider.status(**{reference: ours.id if reference == "payment_id" else ours.order_id})
+
+    assert raised.value.http_status == 200
+    assert raised.value.request_id == proxy.received[-1].headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
+        pytest.param(b'{"id":1e999999999,"payment_status":"wait"}', id="id-with-a-huge-exponent"),
+        pytest.param(b'{"id":1,"payment_status":"wait","amount":"1e999999999"}', id="huge-amount"),
+    ],
+)
+def test_a_hostile_status_answer_is_an_invalid_response(
+    via_proxy: tuple[AliKassaProvider, Proxy], answer: bytes
+) -> None:
+    provider, proxy = via_proxy
+    proxy.then(STATUS, Canned(200, answer))
+
+    with pytest.raises(paymux.InvalidResponse) as raised:
+        provider.status(payment_id="1")
+
+    assert raised.value.http_status == 200

@@ -89,7 +89,7 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     sandbox.add_argument(
-        "--port", type=int, default=8765, help="port (default: 8765; 0: any free port)"
+        "--port", type=_port, default=8765, help="port (default: 8765; 0: any free port)"
     )
     sandbox.add_argument(
         "--digest",
@@ -343,22 +343,16 @@ def run_sandbox(out: Out, args: argparse.Namespace) -> int:
 def _serve_sandbox(out: Out, args: argparse.Namespace, config_out: Path | None) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="paymux-sandbox-") as workdir,
-        Sandbox(
-            host=args.host,
-            port=args.port,
-            digest=args.digest,
-            fault_rates=dict(args.fault),
-            fault_seed=args.fault_seed,
-        ) as sandbox,
+        _listening_sandbox(args) as sandbox,
     ):
         sandbox.maintenance = args.maintenance
         if args.certificates is None:
             merchant = sandbox.create_merchant(Path(workdir) / "payment")
             whose = "new, removed when the sandbox stops"
         else:
-            merchant, whose = _merchant_in(sandbox, args.certificates.resolve())
+            merchant, whose = _merchant_from(sandbox, args.certificates)
         if config_out is not None:
-            config_out.write_text(sandbox_config(sandbox, merchant), encoding="utf-8")
+            _write_config(config_out, sandbox_config(sandbox, merchant))
         url = sandbox.url
         out(f"AliKassa sandbox listening on {url}")
         out(f"  merchant API:  POST {url}/v1/payment, POST {url}/v1/payment/status")
@@ -401,6 +395,51 @@ def _serve_sandbox(out: Out, args: argparse.Namespace, config_out: Path | None) 
             )
         out("Ctrl-C stops it.")
         threading.Event().wait()
+
+
+def _listening_sandbox(args: argparse.Namespace) -> Sandbox:
+    """The sandbox bound to --host and --port; a port in use or an unknown host is a plain error."""
+    try:
+        return Sandbox(
+            host=args.host,
+            port=args.port,
+            digest=args.digest,
+            fault_rates=dict(args.fault),
+            fault_seed=args.fault_seed,
+        )
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot listen on {args.host}:{args.port}: {error.strerror or error} "
+            "(choose another --host or --port; --port 0 takes any free port)"
+        ) from None
+
+
+def _merchant_from(sandbox: Sandbox, folder: Path) -> tuple[Merchant, str]:
+    try:
+        return _merchant_in(sandbox, folder.resolve())
+    except OSError as error:
+        raise CertificateError(
+            f"cannot use {folder} as the certificate folder: {error.strerror or error}"
+        ) from None
+
+
+def _write_config(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot write {path} for --config-out: {error.strerror or error}"
+        ) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a port from 0 to 65535")
+    return port
 
 
 def _fault_rate(text: str) -> tuple[Fault, float]:

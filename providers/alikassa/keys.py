@@ -6,6 +6,11 @@ Both legacy OpenSSL PEM (`Proc-Type: 4,ENCRYPTED`) and PKCS#8 encrypted PEM load
 
 Signatures are RSA PKCS#1 v1.5 over the exact bytes, base64-encoded; the digest is SHA-1 in
 AliKassa's samples and SHA-256 in some newer ones, so it is a setting.
+
+A password is held in a `Secret` from the moment it is read, and revealed only inside the call
+that decrypts the key, so no frame's locals (printed by some traceback renderers) hold it.
+Key files are written as new files moved into place: a symlink planted where one goes is
+replaced, never written through.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from paymux.errors import CertificateError, SignatureError
+from paymux.secrets import Secret
 
 Digest = Literal["sha1", "sha256"]
 DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256}
@@ -30,6 +36,8 @@ DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256":
 PRIVATE_KEY_FILE = "private.pem"
 PASSWORD_FILE = "password.txt"  # noqa: S105 - a file name, not a password
 PUBLIC_KEY_FILE = "public.pem"
+
+Password = Secret[str | bytes]
 
 
 def _hash(digest: str) -> hashes.HashAlgorithm:
@@ -39,21 +47,28 @@ def _hash(digest: str) -> hashes.HashAlgorithm:
         raise CertificateError(f"digest must be one of {sorted(DIGESTS)}, not {digest!r}") from None
 
 
-def read_password(path: Path) -> bytes:
+def read_password(path: Path) -> Secret[bytes]:
     """The passphrase in a `password.txt`, without surrounding whitespace (as the samples trim)."""
     try:
-        return path.read_bytes().strip()
+        return Secret(path.read_bytes().strip())
     except OSError as error:
         raise CertificateError(f"cannot read password file {path}: {error.strerror}") from None
 
 
-def load_private_key(pem: bytes, password: str | bytes | None) -> rsa.RSAPrivateKey:
+def _passphrase(password: Password | None) -> bytes | None:
+    """The bytes that decrypt the key; None for no password or an empty one."""
+    if password is None:
+        return None
+    value = password.reveal()
+    return (value.encode("utf-8") if isinstance(value, str) else value) or None
+
+
+def load_private_key(pem: bytes, password: Password | None) -> rsa.RSAPrivateKey:
     """Decrypt and check an RSA private key. The password never appears in an error."""
-    secret = password.encode("utf-8") if isinstance(password, str) else password
     try:
-        key = serialization.load_pem_private_key(pem, password=secret or None)
+        key = serialization.load_pem_private_key(pem, password=_passphrase(password))
     except TypeError:
-        if secret:
+        if _passphrase(password) is not None:
             raise CertificateError(
                 "the private key is not encrypted, but a password was given"
             ) from None
@@ -98,12 +113,14 @@ class Signer:
         cls,
         private_key: Path,
         *,
-        password: str | bytes | None = None,
+        password: Password | str | bytes | None = None,
         password_file: Path | None = None,
         digest: str = "sha1",
     ) -> Signer:
         """From a `private.pem`, with its password given or read from a `password.txt`."""
-        if password is None and password_file is not None:
+        if isinstance(password, (str, bytes)):
+            password = Secret(password)  # the plain text leaves this frame's locals at once
+        elif password is None and password_file is not None:
             password = read_password(password_file)
         return cls(load_private_key(_read(private_key, "private key"), password), digest)
 
@@ -186,7 +203,7 @@ def generate_certificate(
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     key = private_key or rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    password = secrets.token_urlsafe(24)
+    password = Secret(secrets.token_urlsafe(24))
     private_format = (
         serialization.PrivateFormat.TraditionalOpenSSL
         if legacy_pem
@@ -195,22 +212,32 @@ def generate_certificate(
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         private_format,
-        serialization.BestAvailableEncryption(password.encode("ascii")),
+        serialization.BestAvailableEncryption(password.reveal().encode("ascii")),
     )
     created = CertificateFolder(path)
-    _write_private(created.private_key, pem)
-    _write_private(created.password_file, (password + "\n").encode("ascii"))
-    created.public_key.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+    _write_new(created.private_key, pem, 0o600)
+    _write_new(created.password_file, (password.reveal() + "\n").encode("ascii"), 0o600)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    _write_new(created.public_key, public_pem, 0o644)
     return created
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        # open()'s mode applies only to a new file: tighten an existing one before writing.
-        os.chmod(path, 0o600)
-        file.write(data)
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` to a new file beside `path`, then move it over `path`.
+
+    Whatever was at `path` (an old file with looser modes, a symlink to a file elsewhere) is
+    replaced, never written through. `O_EXCL` refuses to follow a link at the temporary name.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -34,10 +34,17 @@ from paymux.models import Notification, NotificationKind, Payment, PaymentReques
 from paymux.provider import NotificationInput, Provider
 from paymux.providers.alikassa import phpjson, responses, schemas, wire
 from paymux.providers.alikassa.keys import DIGESTS, Signer, Verifier
-from paymux.providers.base import notification_params, resolve_path, validate_settings
+from paymux.providers.base import (
+    SecretString,
+    check_base_url,
+    header_value,
+    notification_params,
+    resolve_path,
+    validate_settings,
+)
 from paymux.registry import Registry, default_registry
 from paymux.retry import RetryPolicy
-from paymux.transport import Response, Transport
+from paymux.transport import Response, Transport, masked_url
 
 DEFAULT_BASE_URL = "https://api-merchant.alikassa.io"
 CREATE_METHOD = "v1/payment"
@@ -49,8 +56,13 @@ _INTEGER = re.compile(r"0|[1-9][0-9]{0,17}")
 
 def _http_url(value: str) -> None:
     """An http(s) URL with a host (checked plainly: marshmallow's URL regex costs ~50 ms once)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number in 0-65535
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unclosed "[", a bad port
+        valid = False
+    if not valid:
         raise marshmallow.ValidationError("Must be an http:// or https:// URL.")
 
 
@@ -60,7 +72,7 @@ class SettingsSchema(marshmallow.Schema):
     account = fields.UUID(required=True)
     certificate_dir = fields.String()
     private_key = fields.String()
-    password = fields.String()
+    password = SecretString()
     password_file = fields.String()
     notification_public_key = fields.String()
     base_url = fields.String(validate=_http_url, load_default=DEFAULT_BASE_URL)
@@ -73,11 +85,13 @@ class SettingsSchema(marshmallow.Schema):
     read_timeout = fields.Float(
         validate=validate.Range(min=0, min_inclusive=False), load_default=30.0
     )
-    user_agent = fields.String()
+    user_agent = fields.String(validate=header_value)
     reconcile = fields.Boolean(load_default=True)
     max_attempts = fields.Integer(validate=validate.Range(min=1, max=20), load_default=3)
     deadline = fields.Float(validate=validate.Range(min=0, min_inclusive=False), load_default=60.0)
     backoff = fields.Float(validate=validate.Range(min=0), load_default=0.25)
+    trust_env = fields.Boolean(load_default=False)
+    allow_http = fields.Boolean(load_default=False)
 
     @validates_schema
     def _one_private_key(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -134,6 +148,7 @@ class AliKassaProvider(Provider):
         registry: Registry | None = None,
         reconcile: bool = True,
         retry_policy: RetryPolicy | None = None,
+        trust_env: bool = False,
     ) -> None:
         self.account = account
         self.reconcile_creates = reconcile
@@ -152,6 +167,7 @@ class AliKassaProvider(Provider):
             read_timeout=read_timeout,
             user_agent=user_agent or f"paymux/{__version__}",
             on_exchange=self._registry.publish_exchange,
+            trust_env=trust_env,
         )
 
     @classmethod
@@ -160,6 +176,7 @@ class AliKassaProvider(Provider):
     ) -> AliKassaProvider:
         """From configuration values; see the configuration reference for each setting."""
         values = validate_settings(SETTINGS, settings, instance=instance)
+        check_base_url(values["base_url"], instance=instance, allow_http=values["allow_http"])
         digest: str = values["digest"]
         if "certificate_dir" in values:
             signer = Signer.from_certificate_dir(
@@ -198,17 +215,21 @@ class AliKassaProvider(Provider):
                 backoff=values["backoff"],
                 deadline=values["deadline"],
             ),
+            trust_env=values["trust_env"],
         )
 
     def create(self, request: PaymentRequest) -> Payment:
         """Create the payment exactly once, even when the gateway's answer is lost.
 
-        The order_id is AliKassa's idempotency key. When the outcome is unknown (a 500, a read
-        timeout, a dropped connection, an unreadable 200), the payment is looked up by order_id;
-        found, it is returned (after checking it is the one asked for, else `OrderConflict`);
-        not found, the very same signed bytes are sent again. A request that never left is
-        simply sent again; a 400 never is. `OutcomeUnknown` only when every attempt within
-        `max_attempts` and `deadline` failed: `reconcile(order_id)` settles it later.
+        The order_id is AliKassa's idempotency key, and create is idempotent per order: when
+        the order already has a payment ("order_id exists": a double click, two workers, a
+        retry after a crash), that payment is returned if it has this amount and service, else
+        `OrderConflict`. When the outcome is unknown (a 500, a read timeout, a dropped
+        connection, an unreadable answer), the payment is looked up by order_id; found, it is
+        checked the same way and returned; not found, the very same signed bytes are sent
+        again. A request that never left is simply sent again; any other 400 never is.
+        `OutcomeUnknown` only when every attempt within `max_attempts` and `deadline` failed, or
+        the payment found cannot be told apart from another: `reconcile(order_id)` settles it.
         """
         wire_fields = wire.create_fields(request, self.default_service)
         body = self._validated(schemas.CREATE_PAYMENT, wire_fields)
@@ -226,8 +247,7 @@ class AliKassaProvider(Provider):
         attempt = 0
         while True:
             attempt += 1
-            resent = unknown is not None  # an earlier attempt may have reached the gateway
-            outcome = self._create_attempt(body, expected, attempt, deadline_at, resent=resent)
+            outcome = self._create_attempt(body, expected, attempt, deadline_at)
             if isinstance(outcome, Payment):
                 self._publish(outcome, "create")
                 return outcome
@@ -236,12 +256,9 @@ class AliKassaProvider(Provider):
                 if attempt >= policy.max_attempts or not policy.wait(attempt, deadline_at):
                     raise self._gave_up(unknown, tried) if unknown is not None else outcome
                 continue
-            if isinstance(outcome, DuplicateOrder):  # a re-send met an earlier attempt's payment
+            if isinstance(outcome, DuplicateOrder):  # an earlier attempt's or another call's
                 tried.append(f"create #{attempt}: order_id exists")
-                found = self._adopt(expected, deadline_at, tried)
-                if found is None:
-                    raise self._gave_up(unknown or self._unknown_from(outcome, expected), tried)
-                return found
+                return self._adopt(expected, outcome, deadline_at, tried, unknown)
             unknown = outcome
             tried.append(f"create #{attempt}: {_short(outcome)}")
             if not self.reconcile_creates:
@@ -265,16 +282,25 @@ class AliKassaProvider(Provider):
                 outcome="found",
                 tried=list(tried),
             )
-            return self._checked(payment, expected)
+            checked = self._checked(payment, expected)
+            self._publish(checked, "create")
+            return checked
 
     def reconcile(self, order_id: str, amount: Decimal | None = None) -> Payment:
         """The payment a `create` that raised `OutcomeUnknown` left behind, if any.
 
         Looks the payment up by order_id (retrying failures); raises `PaymentNotFound` when
         there is none — then the create certainly did not happen and may be sent again — and
-        `OrderConflict` when `amount` is given and differs from the payment's.
+        `OrderConflict` when `amount` is given and differs from the payment's (`InvalidResponse`
+        when the answer shows no amount to compare).
         """
         payment = self._lookup(order_id, self.retry_policy.deadline_at())
+        if amount is not None and payment.amount is None:
+            raise InvalidResponse(
+                f"reconcile: the payment under order_id {order_id!r} shows no amount to "
+                f"compare with {amount}",
+                body=dict(payment.raw),
+            )
         if amount is not None and payment.amount != Decimal(str(amount)):
             raise OrderConflict(
                 f"reconcile: order_id {order_id!r} is a payment of {payment.amount}, not {amount}",
@@ -337,17 +363,35 @@ class AliKassaProvider(Provider):
             order_id=payment.order_id,
             status=payment.status.value,
         )
-        self._publish(payment, "notification")
+        if notification.kind is NotificationKind.PAYMENT:  # a payout is no payment update
+            self._publish(payment, "notification")
         return notification
 
-    def verify_redirect(self, data: NotificationInput) -> Redirect:
-        """Verify the form AliKassa posts when it sends the customer back (order_id, uuid, sign)."""
+    def verify_redirect(
+        self,
+        data: NotificationInput,
+        *,
+        order_id: str | None = None,
+        payment_uuid: str | None = None,
+    ) -> Redirect:
+        """Verify the form AliKassa posts when it sends the customer back (order_id, uuid, sign).
+
+        A return is navigation, never proof of payment: the form is the same whether the
+        customer paid, failed or gave up, and names no account. Fulfil only on a notification
+        or a status, through `paymux.decide`. Pass the `order_id` and `payment_uuid` (the
+        created payment's `raw["uuid"]`) the customer should be coming back from: a form for
+        any other payment, another merchant's included, raises `SignatureError`.
+        """
         params = notification_params(data)
         missing = [name for name in ("order_id", "uuid", "sign") if name not in params]
         if missing:
             raise SignatureError(f"redirect is missing {', '.join(missing)}")
         message = {"order_id": params["order_id"], "uuid": params["uuid"]}
         self._notification_verifier().verify(phpjson.dumps_bytes(message), params["sign"])
+        if order_id is not None and params["order_id"] != order_id:
+            raise SignatureError(f"redirect is for another order, not {order_id!r}")
+        if payment_uuid is not None and params["uuid"] != payment_uuid:
+            raise SignatureError(f"redirect is for another payment, not uuid {payment_uuid!r}")
         return Redirect(
             provider=self.name, order_id=params["order_id"], payment_uuid=params["uuid"]
         )
@@ -358,7 +402,7 @@ class AliKassaProvider(Provider):
     def __repr__(self) -> str:
         return (
             f"AliKassaProvider(instance={self.instance!r}, account={self.account!r}, "
-            f"base_url={self.base_url!r})"
+            f"base_url={masked_url(self.base_url)!r})"
         )
 
     def _validated(self, schema: marshmallow.Schema, body: dict[str, Any]) -> bytes:
@@ -376,10 +420,8 @@ class AliKassaProvider(Provider):
         expected: _Expected,
         attempt: int,
         deadline_at: float | None,
-        *,
-        resent: bool,
     ) -> Payment | OutcomeUnknown | TransportError | DuplicateOrder:
-        """One create: the payment, or how it failed (refusals other than a re-send's raise)."""
+        """One create: the payment, or how it failed (refusals but "order_id exists" raise)."""
         time_left = self.retry_policy.remaining(deadline_at)
         try:
             response = self._post(
@@ -396,11 +438,13 @@ class AliKassaProvider(Provider):
                 order_id=expected.order_id,
                 request_id=error.request_id,
             )
+        except InvalidResponse as error:  # an answer too large to read may have said "created"
+            return self._unknown_from(error, expected)
         if response.status >= 500:
             return self._unknown(expected.order_id, response, responses.error(response, "create"))
         if response.status != 200:
             refusal = responses.error(response, "create")
-            if resent and isinstance(refusal, DuplicateOrder):
+            if isinstance(refusal, DuplicateOrder):
                 return refusal
             raise refusal
         try:
@@ -411,20 +455,39 @@ class AliKassaProvider(Provider):
             return self._unknown(expected.order_id, response, error)
 
     def _adopt(
-        self, expected: _Expected, deadline_at: float | None, tried: list[str]
-    ) -> Payment | None:
-        """The payment an earlier attempt created (None if it cannot be fetched)."""
+        self,
+        expected: _Expected,
+        refusal: DuplicateOrder,
+        deadline_at: float | None,
+        tried: list[str],
+        unknown: OutcomeUnknown | None,
+    ) -> Payment:
+        """The payment already under the order_id, made by an earlier attempt or another call."""
         try:
             payment = self._lookup(expected.order_id, deadline_at)
         except (TransportError, ProviderError) as error:
             tried.append(f"status: {_short(error)}")
-            return None
-        checked = self._checked(payment, expected)
+            raise self._gave_up(unknown or self._unknown_from(refusal, expected), tried) from None
+        checked = self._checked(payment, expected, refusal)
         self._publish(checked, "create")
         return checked
 
-    def _checked(self, payment: Payment, expected: _Expected) -> Payment:
-        """`payment` if it is the one asked for; `OrderConflict` if the order_id is taken."""
+    def _checked(
+        self, payment: Payment, expected: _Expected, refusal: DuplicateOrder | None = None
+    ) -> Payment:
+        """`payment` if it is the one asked for; `OrderConflict` if the order_id is taken.
+
+        A payment showing no amount cannot be told from another: `OutcomeUnknown`, not a
+        conflict. An `OrderConflict` quotes the "order_id exists" `refusal` when there was one.
+        """
+        if payment.amount is None:
+            raise OutcomeUnknown(
+                f"create: the payment under order_id {expected.order_id!r} ({payment.id}) shows "
+                f"no amount to compare with {expected.amount}; call "
+                f"reconcile({expected.order_id!r}) later",
+                order_id=expected.order_id,
+                body=dict(payment.raw),
+            )
         service = payment.raw.get("service_code")
         differs = []
         if payment.amount != expected.amount:
@@ -437,6 +500,9 @@ class AliKassaProvider(Provider):
                 f"({payment.id}: {', '.join(differs)})",
                 order_id=expected.order_id,
                 payment=payment,
+                http_status=refusal.http_status if refusal else None,
+                body=refusal.body if refusal else None,
+                request_id=refusal.request_id if refusal else None,
             )
         return payment
 
@@ -454,7 +520,7 @@ class AliKassaProvider(Provider):
         )
         if response.status != 200:
             raise responses.error(response, "status")
-        return responses.status_payment(response)
+        return responses.status_payment(response, fields)
 
     def _gave_up(self, last: OutcomeUnknown | None, tried: list[str]) -> OutcomeUnknown:
         assert last is not None
@@ -469,7 +535,7 @@ class AliKassaProvider(Provider):
 
     def _unknown_from(self, error: ProviderError, expected: _Expected) -> OutcomeUnknown:
         return OutcomeUnknown(
-            f"create: {error.message}",
+            f"{error.message}; the payment may exist, check order_id {expected.order_id!r}",
             order_id=expected.order_id,
             http_status=error.http_status,
             body=error.body,

@@ -79,7 +79,8 @@ class Settle:
 
     `payment` is a `paymux.Payment`, a payment id or an order_id. `status` is "paid", "cancel"
     or "fail" (AliKassa's words) or a `paymux.PaymentStatus` (PAID, CANCELED, FAILED).
-    `paid_amount` below the amount makes a partial payment.
+    `paid_amount` below the amount makes a partial payment; one above it, or not above 0,
+    raises ValueError and leaves the payment as it was.
     """
 
     def __init__(self, sandbox: Sandbox, notifications: NotificationReceiver) -> None:
@@ -94,17 +95,13 @@ class Settle:
         paid_amount: Decimal | str | None = None,
         timeout: float = 5.0,
     ) -> str:
-        from decimal import Decimal
-
         word = _SETTLED.get(str(status))
         if word is None:
             raise ValueError(f"status must be paid, cancel or fail, not {status!r}")
         reference = payment if isinstance(payment, (int, str)) else payment.id
         stored = self.sandbox.payment(reference)
         already = len(self.notifications.received)
-        delivery = self.sandbox.settle(
-            stored.id, word, paid_amount=None if paid_amount is None else Decimal(paid_amount)
-        )
+        delivery = self.sandbox.settle(stored.id, word, paid_amount=paid_amount)
         target = self._wait(str(stored.id), already, timeout)
         if target is not None:
             return target

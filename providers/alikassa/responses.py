@@ -39,12 +39,50 @@ STATUSES = {
 _BOUND = re.compile(r"(Minimum|Maximum) amount\s*(\S*)", re.IGNORECASE)
 
 
+MAX_DEPTH = 16
+"""How deeply an answer may nest; AliKassa's go two levels deep (a validation error's lists)."""
+
+MAX_EXPONENT = 30
+"""How far a number may reach from the point either way; money and ids stay well within it."""
+
+
 def decode(response: Response) -> Any:
-    """The JSON body, or None when it is not JSON."""
+    """The JSON body, or None when it is not JSON or is shaped to exhaust the reader.
+
+    Too deep a nesting would overflow every recursive consumer (the schemas, the log
+    redaction), and `1e999999999` would hang the first `int()` taken of it: both are refused.
+    """
     try:
-        return json.loads(response.body, parse_float=Decimal)
-    except ValueError:
+        body = json.loads(response.body, parse_float=_bounded_decimal)
+    except (ValueError, RecursionError):
         return None
+    return body if _depth_within(body, MAX_DEPTH) else None
+
+
+def _bounded_decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    if _out_of_range(number):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return number
+
+
+def _out_of_range(value: Any) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > MAX_EXPONENT
+
+
+def _depth_within(body: Any, limit: int) -> bool:
+    """Whether `body` nests at most `limit` containers deep (walked without recursion)."""
+    level: list[Any] = [body]
+    for _ in range(limit + 1):
+        level = [
+            child
+            for value in level
+            if isinstance(value, (dict, list))
+            for child in (value.values() if isinstance(value, dict) else value)
+        ]
+        if not level:
+            return True
+    return False
 
 
 def load(schema: marshmallow.Schema, body: Any, response: Response, what: str) -> dict[str, Any]:
@@ -65,6 +103,14 @@ def load(schema: marshmallow.Schema, body: Any, response: Response, what: str) -
             body=body,
             request_id=response.request_id,
         ) from None
+    unbounded = sorted(name for name, value in loaded.items() if _out_of_range(value))
+    if unbounded:
+        raise InvalidResponse(
+            f"{what}: implausible amounts in {', '.join(unbounded)}",
+            http_status=response.status,
+            body=body,
+            request_id=response.request_id,
+        )
     return loaded
 
 
@@ -98,11 +144,15 @@ def created_payment(
     )
 
 
-def status_payment(response: Response) -> Payment:
-    """The payment a successful `v1/payment/status` answer describes."""
+def status_payment(response: Response, asked: Mapping[str, str]) -> Payment:
+    """The payment a successful `v1/payment/status` answer describes, if it is the one `asked`.
+
+    `asked` is the request (`id` or `order_id`): an answer about any other payment is
+    `InvalidResponse`, never taken for ours.
+    """
     body = decode(response)
     fields = load(schemas.STATUS, body, response, "status")
-    return Payment(
+    payment = Payment(
         provider=PROVIDER,
         id=str(fields["id"]),
         order_id=fields["order_id"],
@@ -117,6 +167,16 @@ def status_payment(response: Response) -> Payment:
         hold_until=fields["hold_at"],
         raw=body,
     )
+    reference = "id" if "id" in asked else "order_id"
+    answered = payment.id if reference == "id" else payment.order_id
+    if answered != asked[reference]:
+        raise InvalidResponse(
+            f"status: asked for {reference} {asked[reference]!r}, the answer is about {answered!r}",
+            http_status=response.status,
+            body=body,
+            request_id=response.request_id,
+        )
+    return payment
 
 
 def error(response: Response, operation: str) -> ProviderError:

@@ -24,11 +24,14 @@ _AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
+AMOUNT_RULE = "Must be a number with at most 9 digits before the point and 2 after it."
+
+
 class Amount(fields.Field[Decimal]):
     """A request amount: decimal(11.2), given as a string or an integer, above zero."""
 
     default_error_messages = {  # noqa: RUF012 - marshmallow's own convention
-        "invalid": "Must be a number with at most 9 digits before the point and 2 after it.",
+        "invalid": AMOUNT_RULE,
         "positive": "Must be greater than 0.",
     }
 

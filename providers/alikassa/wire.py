@@ -8,6 +8,7 @@ from typing import Any
 
 from paymux.errors import ValidationError
 from paymux.models import PaymentRequest
+from paymux.providers.alikassa import schemas
 
 CENT = Decimal("0.01")
 
@@ -89,7 +90,12 @@ def _amount_text(amount: object) -> object:
     if not isinstance(amount, Decimal):
         return amount
     exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2 and amount == amount.quantize(CENT):
+    if not isinstance(exponent, int) or amount.adjusted() > 8:  # not finite, or 10+ digits
+        # Refused before it is written out: `1e999999999` would be a billion-digit string.
+        raise ValidationError({"amount": [schemas.AMOUNT_RULE]})
+    if exponent < -2:
+        if amount != amount.quantize(CENT):
+            raise ValidationError({"amount": [schemas.AMOUNT_RULE]})
         amount = amount.quantize(CENT)
     return format(amount, "f")
 

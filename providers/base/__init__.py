@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from paymux.hookspecs import hookimpl, hookspec
 from paymux.provider import NotificationInput, Provider
 from paymux.providers.base.notifications import notification_params
-from paymux.providers.base.settings import resolve_path, validate_settings
+from paymux.providers.base.settings import (
+    SecretString,
+    check_base_url,
+    header_value,
+    resolve_path,
+    validate_settings,
+)
+from paymux.secrets import Secret
 
 if TYPE_CHECKING:
     from paymux.providers.base.testing import ProviderConformance
@@ -32,6 +39,10 @@ __all__ = [
     "NotificationInput",
     "Provider",
     "ProviderConformance",
+    "Secret",
+    "SecretString",
+    "check_base_url",
+    "header_value",
     "hookimpl",
     "hookspec",
     "notification_params",

@@ -11,10 +11,14 @@ from paymux.errors import SignatureError
 from paymux.provider import NotificationInput
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|/")
+"""How a URL starts: a scheme and `://`, or the `/` of a path. A query string starts `name=`."""
 
 
 def notification_params(data: NotificationInput) -> dict[str, str]:
-    """Query parameters from a mapping, a raw query string or a full URL.
+    """Query parameters from a mapping, a raw query string, a path with a query or a full URL.
+
+    A `?` inside a value (gateways send it unencoded) never makes a query string a URL.
 
     Rejects (with `SignatureError`) anything a signature check could be fooled by: a parameter
     given twice, a value that is not text, and text that is not valid UTF-8.
@@ -25,10 +29,19 @@ def notification_params(data: NotificationInput) -> dict[str, str]:
         except UnicodeDecodeError:
             raise SignatureError("notification is not valid UTF-8") from None
     if isinstance(data, str):
-        return _from_query(urlsplit(data).query if "?" in data else data)
+        return _from_query(_query_of(data))
     if isinstance(data, Mapping):
         return _from_mapping(data)
     raise SignatureError(f"cannot read a notification from {type(data).__name__}")
+
+
+def _query_of(text: str) -> str:
+    if not _URL.match(text):
+        return text.removeprefix("?")
+    try:
+        return urlsplit(text).query
+    except ValueError as error:  # e.g. an unclosed `[` of an IPv6 host
+        raise SignatureError(f"notification URL is malformed: {error}") from None
 
 
 def _from_query(query: str) -> dict[str, str]:

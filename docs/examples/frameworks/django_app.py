@@ -1,4 +1,4 @@
-"""An AliKassa notification endpoint in Django: verify, de-duplicate, record, answer.
+"""An AliKassa notification endpoint in Django: verify, de-duplicate, decide, answer.
 
 In a Django project, add `make_view(...)` to your urls; `make_app` is a whole single-file
 site around it (settings, urls, a WSGI application) for trying it out.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol
 
 import django
 from django.conf import settings
@@ -16,7 +18,13 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import URLPattern, clear_url_caches, path
 
-from paymux import Notification, NotificationGuard, Provider, SignatureError
+from paymux import (
+    Decision,
+    NotificationGuard,
+    Provider,
+    SignatureError,
+    decide,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +32,20 @@ urlpatterns: list[URLPattern] = []
 """This module is the site's ROOT_URLCONF; `make_app` fills it."""
 
 
+class Shop(Protocol):
+    """The two things the endpoint needs from your shop."""
+
+    def amount_due(self, order_id: str) -> Decimal | None:
+        """The order's total; None when the shop has no such order."""
+
+    def apply(self, decision: Decision) -> None:
+        """Ship on FULFIL, flag HOLD, REVIEW and REJECT; raise to have the gateway repeat it."""
+
+
 def make_view(
-    provider: Provider, guard: NotificationGuard, record: Callable[[Notification], None]
+    provider: Provider, guard: NotificationGuard, shop: Shop
 ) -> Callable[[HttpRequest], HttpResponse]:
-    """The notification view; `record` stores a notification in your shop."""
+    """The notification view, acting on each notification once, via `shop`."""
 
     def notify(request: HttpRequest) -> HttpResponse:
         if request.method != "GET":  # AliKassa sends notifications as GET requests
@@ -36,22 +54,28 @@ def make_view(
             # The raw query string: a parameter given twice is refused, not silently dropped.
             notification = provider.parse_notification(request.META.get("QUERY_STRING", ""))
         except SignatureError:
-            return HttpResponse("Bad signature", status=400, content_type="text/plain")
+            return text("Bad signature", 400)
         try:
             with guard.admitted(notification) as verdict:  # released again if the block raises
+                if verdict.retry:  # BUSY: another worker is handling it right now
+                    return text("Busy", 503)  # the gateway sends it again later
                 if verdict.act:  # NEW or REOPENED
-                    record(notification)
+                    order_id = notification.payment.order_id or ""
+                    due = shop.amount_due(order_id)  # None: no such order, a REJECT
+                    shop.apply(decide(notification, order_id=order_id, amount=due, verdict=verdict))
         except Exception:
-            log.exception("notification %s not recorded", notification.payment.id)
-            return HttpResponse("Not recorded", status=500, content_type="text/plain")
-        return HttpResponse("OK", content_type="text/plain")  # also for DUPLICATE and STALE
+            log.exception("notification %s not handled", notification.payment.id)
+            return text("Not handled", 500)  # the gateway sends it again
+        return text("OK", 200)  # once handled; DUPLICATE and STALE at once
 
     return notify
 
 
-def make_app(
-    provider: Provider, guard: NotificationGuard, record: Callable[[Notification], None]
-) -> WSGIHandler:
+def text(body: str, status: int) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="text/plain")
+
+
+def make_app(provider: Provider, guard: NotificationGuard, shop: Shop) -> WSGIHandler:
     """A WSGI application serving `GET /alikassa/notify` (settings are configured once)."""
     if not settings.configured:
         settings.configure(
@@ -63,6 +87,6 @@ def make_app(
             MIDDLEWARE=[],
         )
         django.setup()
-    urlpatterns[:] = [path("alikassa/notify", make_view(provider, guard, record))]
+    urlpatterns[:] = [path("alikassa/notify", make_view(provider, guard, shop))]
     clear_url_caches()
     return WSGIHandler()

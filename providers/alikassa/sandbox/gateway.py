@@ -5,20 +5,27 @@ It applies the same wire schemas as the client, in the order the real gateway re
 
 A payment waits for its customer for `lifetime` seconds (an hour when the request gives none),
 measured on the gateway's `clock`; after that it can no longer be paid and ends as `cancel`.
-Every change of status is notified to the payment's notification URL; a notification the shop
-does not answer with HTTP 200 is sent again after each of `retry_delays`, from a background
-thread, and every attempt is recorded in `deliveries`.
+Every change of status is notified to the payment's notification URL from a background
+thread; a notification the shop does not answer with HTTP 200 is sent again after each of
+`retry_delays`, and every attempt is recorded in `deliveries`. A change of status and the
+start of its delivery happen together or not at all.
+
+Payment ids follow the wall clock: milliseconds since 2025 (one more than the last id when
+payments come faster), so a sandbox started later numbers above every id an earlier one gave,
+and a shop's records never meet the same id twice. They stay at 11 or 12 digits, short of the
+13 to 19 digits that logs mask as card numbers.
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
+import dataclasses
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -43,6 +50,10 @@ DEFAULT_RETRY_DELAYS = (0.1, 0.2, 0.4)
 """Seconds to wait before each repeat of an unanswered notification: four attempts in all."""
 DELIVERY_TIMEOUT = 5.0
 """Seconds one notification attempt may take."""
+ID_EPOCH_MS = 1_735_689_600_000
+"""2025-01-01 UTC in milliseconds: payment ids count from here."""
+DETAIL_TYPES = (str, int, type(None))
+"""What a settle `details` value may be: it lands as it is in the status answer."""
 
 
 @dataclass(frozen=True)
@@ -264,7 +275,7 @@ class Gateway:
         self._payments: dict[int, StoredPayment] = {}
         self._by_order: dict[tuple[str, str], StoredPayment] = {}
         self._by_uuid: dict[str, StoredPayment] = {}
-        self._ids = itertools.count(100_000_001)
+        self._last_id = 0
         self.faults = faults or FaultPlan()
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
@@ -275,6 +286,13 @@ class Gateway:
 
     def now(self) -> float:
         return self.clock()
+
+    def _next_id(self) -> int:
+        """A payment id above every earlier one, from this sandbox or one that ran before."""
+        wall_clock = time.time_ns() // 1_000_000 - ID_EPOCH_MS
+        with self._lock:
+            self._last_id = max(self._last_id + 1, wall_clock)
+            return self._last_id
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -312,7 +330,7 @@ class Gateway:
             return Answer(401, {"message": "Wrong sign"})
         try:
             data = json.loads(body, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             return _invalid({"body": ["The body must be a JSON object."]})
@@ -350,7 +368,7 @@ class Gateway:
                 return Answer(400, {"message": "order_id exists"})
             payment_uuid = str(uuid.uuid4())
             payment = StoredPayment(
-                id=next(self._ids),
+                id=self._next_id(),
                 uuid=payment_uuid,
                 account=account.id,
                 request=data,
@@ -416,35 +434,41 @@ class Gateway:
         reference: int | str,
         status: str,
         *,
-        paid_amount: Decimal | None = None,
+        paid_amount: Decimal | str | None = None,
         details: dict[str, Any] | None = None,
         notify: bool = True,
         wait: bool = True,
     ) -> Delivery | None:
         """Move a payment to paid, cancel or fail, then deliver its signed notification.
 
-        `paid_amount` below the amount makes a partial payment. `details` sets extra status
-        fields (card_number, card_holder_name, customer_card_number, bank, ...).
+        `paid_amount` below the amount makes a partial payment; it must be above 0, at most the
+        amount, with at most two decimals. `details` sets extra status fields (card_number,
+        card_holder_name, customer_card_number, bank, ...) to text, whole numbers or None.
 
         With `wait`, the first notification attempt is made before returning, and returned;
         repeats, if the shop does not answer 200, follow in the background. Without it, every
         attempt is made in the background (the payment page does this) and None is returned.
-        Raises `PaymentClosed` when the payment no longer waits (settled before, or expired).
+        Raises `PaymentClosed` when the payment no longer waits (settled before, or expired),
+        ValueError for a wrong status, amount or details, and RuntimeError when the delivery
+        cannot start (the sandbox is stopped); the payment is then left as it was.
         """
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be paid, cancel or fail, not {status!r}")
+        extra = _checked_details(details)
         with self._lock:
             payment = self.payment(reference)
             if payment.status != "wait":
                 raise PaymentClosed(payment)
-            payment.status = status
+            settled = dataclasses.replace(
+                payment, status=status, details={**payment.details, **extra}
+            )
             if status == "paid":
-                paid = payment.amount if paid_amount is None else Decimal(paid_amount)
-                payment.payment_amount = paid
-                payment.commission_amount = (paid * self.commission_rate).quantize(Decimal("0.01"))
-            payment.details.update(details or {})
-            params = self.notification_params(payment)
-        return self._send(payment, params, wait=wait) if notify else None
+                paid = _checked_paid_amount(paid_amount, payment)
+                settled.payment_amount = paid
+                settled.commission_amount = (paid * self.commission_rate).quantize(Decimal("0.01"))
+            first = self._schedule(settled) if notify else None
+            vars(payment).update(vars(settled))
+        return first.result() if first is not None and wait else None
 
     def expire_due(self) -> list[StoredPayment]:
         """Cancel (and notify) every waiting payment whose lifetime has run out; returns them.
@@ -455,12 +479,16 @@ class Gateway:
             return [payment for payment in self._payments.values() if self._expire_if_due(payment)]
 
     def _expire_if_due(self, payment: StoredPayment) -> bool:
+        """Cancel `payment` if its time ran out; it stays waiting while nothing can notify it."""
         with self._lock:
             if payment.status != "wait" or self.now() < payment.expires_at:
                 return False
-            payment.status = "cancel"
-            payment.expired = True
-            self._send(payment, self.notification_params(payment), wait=False)
+            expired = dataclasses.replace(payment, status="cancel", expired=True)
+            try:
+                self._schedule(expired)
+            except RuntimeError:
+                return False
+            vars(payment).update(vars(expired))
             return True
 
     def notification_params(self, payment: StoredPayment) -> dict[str, str]:
@@ -497,8 +525,8 @@ class Gateway:
         Returns the first attempt when `wait`; None when there is no notification URL.
         """
         with self._lock:
-            params = self.notification_params(payment)
-        return self._send(payment, params, wait=wait)
+            first = self._schedule(payment)
+        return first.result() if first is not None and wait else None
 
     # -- notification delivery ------------------------------------------------------------
 
@@ -521,29 +549,38 @@ class Gateway:
         for sender in senders:
             sender.join(DELIVERY_TIMEOUT + 1)
 
-    def _send(
-        self, payment: StoredPayment, params: dict[str, str], *, wait: bool
-    ) -> Delivery | None:
+    def _schedule(self, payment: StoredPayment) -> Future[Delivery | None] | None:
+        """Start delivering `payment`'s notification for its state; None without a URL.
+
+        The future gives the first attempt once the first round (with whatever the notification
+        faults add) is made; repeats follow in the same background thread. Raises RuntimeError,
+        having started nothing, when the gateway is closed or no thread can start.
+        """
         target = payment.request.get("notification_endpoint_url")
         if not target:
             return None
-        plan = self._delivery_plan(payment, params)
-        if not wait:
-            self._send_in_background(payment.id, target, plan)
-            return None
-        first: Delivery | None = None
-        for item_params, fault in plan:
-            delivery = self._attempt(payment.id, target, item_params, 1, fault)
-            if fault is None:
-                first = delivery
-                if not delivery.delivered:
-                    self._send_in_background(payment.id, target, [(params, None)], first_attempt=2)
+        plan = self._delivery_plan(payment)
+        first: Future[Delivery | None] = Future()
+        sender = threading.Thread(
+            target=self._deliver,
+            args=(payment.id, str(target), plan, first),
+            name=f"paymux-notify-{payment.id}",
+            daemon=True,
+        )
+        with self._lock:
+            if self._closing.is_set():
+                raise RuntimeError("the sandbox is stopped: it sends no more notifications")
+            self._senders.add(sender)
+            try:
+                sender.start()
+            except RuntimeError:
+                self._senders.discard(sender)
+                raise
         return first
 
-    def _delivery_plan(
-        self, payment: StoredPayment, params: dict[str, str]
-    ) -> list[tuple[dict[str, str], str | None]]:
+    def _delivery_plan(self, payment: StoredPayment) -> list[tuple[dict[str, str], str | None]]:
         """The genuine notification, with whatever the notification faults add around it."""
+        params = self.notification_params(payment)
         faults = self.faults.draw("notification", order_id=payment.order_id)
         plan: list[tuple[dict[str, str], str | None]] = []
         if Fault.FORGED_NOTIFICATION in faults:
@@ -552,46 +589,40 @@ class Gateway:
         if Fault.DUPLICATE_NOTIFICATION in faults:
             plan.append((params, "duplicate"))
         if Fault.STALE_NOTIFICATION in faults and payment.status != "wait":
-            with self._lock:
-                final = payment.status
-                payment.status = "wait"
-                stale = self.notification_params(payment)
-                payment.status = final
+            stale = self.notification_params(dataclasses.replace(payment, status="wait"))
             plan.append((stale, "stale"))
         return plan
 
-    def _send_in_background(
+    def _deliver(
         self,
         payment_id: int,
         target: str,
         plan: list[tuple[dict[str, str], str | None]],
-        *,
-        first_attempt: int = 1,
+        first: Future[Delivery | None],
     ) -> None:
-        attempts = len(self.retry_delays) + 1
-        if first_attempt > attempts:
-            return
+        """One round of `plan`, then repeats of the genuine notification until answered 200."""
+        try:
+            genuine: Delivery | None = None
+            for params, fault in plan:
+                delivery = self._attempt(payment_id, target, params, 1, fault)
+                if fault is None:
+                    genuine = delivery
+            first.set_result(genuine)
+            if genuine is not None and not genuine.delivered:
+                self._repeat(payment_id, target, genuine.params)
+        finally:
+            if not first.done():
+                first.set_result(None)
+            with self._changed:
+                self._senders.discard(threading.current_thread())
+                self._changed.notify_all()
 
-        def send() -> None:
-            try:
-                for params, fault in plan:
-                    last = attempts if fault is None else 1
-                    for attempt in range(first_attempt if fault is None else 1, last + 1):
-                        if attempt > 1 and self._closing.wait(self.retry_delays[attempt - 2]):
-                            return
-                        if self._attempt(payment_id, target, params, attempt, fault).delivered:
-                            break
-            finally:
-                with self._changed:
-                    self._senders.discard(sender)
-                    self._changed.notify_all()
-
-        sender = threading.Thread(target=send, name=f"paymux-notify-{payment_id}", daemon=True)
-        with self._lock:
-            if self._closing.is_set():
+    def _repeat(self, payment_id: int, target: str, params: dict[str, str]) -> None:
+        for attempt, delay in enumerate(self.retry_delays, start=2):
+            if self._closing.wait(delay):
                 return
-            self._senders.add(sender)
-        sender.start()
+            if self._attempt(payment_id, target, params, attempt).delivered:
+                return
 
     def _attempt(
         self,
@@ -605,7 +636,7 @@ class Gateway:
         try:
             answer = requests.get(url, timeout=DELIVERY_TIMEOUT)
             delivery = Delivery(payment_id, url, params, answer.status_code, None, attempt, fault)
-        except requests.RequestException as error:
+        except Exception as error:  # any failure is this attempt's outcome
             delivery = Delivery(payment_id, url, params, None, type(error).__name__, attempt, fault)
         with self._changed:
             self.deliveries.append(delivery)
@@ -635,6 +666,41 @@ def _forged(sign: str) -> str:
     raw = bytearray(base64.b64decode(sign))
     raw[0] ^= 0xFF
     return base64.b64encode(bytes(raw)).decode("ascii")
+
+
+def _checked_paid_amount(value: object, payment: StoredPayment) -> Decimal:
+    """The paid sum of a settle: the whole amount by default, else above 0 and at most it."""
+    if value is None:
+        return payment.amount
+    paid = _decimal_or_none(value)
+    exponent = paid.as_tuple().exponent if paid is not None else None
+    if paid is None or not isinstance(exponent, int) or exponent < -2 or paid <= 0:
+        raise ValueError(f"paid_amount must be above 0, with at most two decimals, not {value!r}")
+    if paid > payment.amount:
+        raise ValueError(
+            f"paid_amount {paid} is more than the payment's amount {_plain(payment.amount)}"
+        )
+    return paid
+
+
+def _decimal_or_none(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        return None
+    try:
+        return Decimal(value)
+    except ArithmeticError:
+        return None
+
+
+def _checked_details(details: object) -> dict[str, Any]:
+    """Settle `details` as the status answer will show them: names to text, numbers or None."""
+    if details is None:
+        return {}
+    if not isinstance(details, dict) or not all(
+        isinstance(name, str) and isinstance(value, DETAIL_TYPES) for name, value in details.items()
+    ):
+        raise ValueError("details must map field names to text, whole numbers or null")
+    return dict(details)
 
 
 def _invalid(errors: dict[str, Any]) -> Answer:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import html
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qsl
 
-from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
+from paymux.providers.alikassa.sandbox.loopback import LoopbackHandler, LoopbackServer, context_of
 
 
 @dataclass(frozen=True)
@@ -77,11 +75,7 @@ class NotificationReceiver:
         self.close()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: never wait
-    # for the peer's delayed ACK between them (it costs ~40 ms per exchange)
-
+class _Handler(LoopbackHandler):
     @property
     def receiver(self) -> NotificationReceiver:
         receiver: NotificationReceiver = context_of(self)
@@ -92,7 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("text/plain; charset=utf-8", b"OK")
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.read_body()
+        if body is None:
+            return
         fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         self.receiver.record_form(PostedForm(self.path, fields))
         page = (
@@ -103,11 +99,4 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("text/html; charset=utf-8", page.encode())
 
     def _answer(self, content_type: str, payload: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: requests are recorded, not printed."""
+        self.write(200, content_type, payload)

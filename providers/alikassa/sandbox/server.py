@@ -15,7 +15,13 @@ Control API (the sandbox's own, for tests and demos):
 `GET /sandbox/payments` lists payments; `GET /sandbox/notifications` lists every notification
 attempt; `POST /sandbox/payments/<id>/settle` with
 `{"status": "paid" | "cancel" | "fail", "paid_amount": "..."}` settles one and delivers its
-signed notification (the first attempt before answering, repeats in the background).
+signed notification (the first attempt before answering, repeats in the background); a paid
+amount must be above 0 and at most the payment's amount, else the answer is 400 and nothing
+changes.
+
+Request bodies may have at most `MAX_BODY` bytes (413 beyond, 400 for a Content-Length that is
+not a number); at most `max_connections` connections are served at once (503 beyond), and one
+silent for `idle_timeout` seconds is closed.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,7 +60,13 @@ from paymux.providers.alikassa.sandbox.gateway import (
     Service,
     StoredPayment,
 )
-from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
+from paymux.providers.alikassa.sandbox.loopback import (
+    IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
+    LoopbackHandler,
+    LoopbackServer,
+    context_of,
+)
 
 _SETTLE = re.compile(r"/sandbox/payments/(\d+)/settle")
 _PAGE = re.compile(r"/pay/([^/]+)")
@@ -79,7 +90,8 @@ class Sandbox:
     `notification_retry_delays` are the pauses before each repeat of a notification the shop
     did not answer with HTTP 200 (default 0.1, 0.2 and 0.4 s: four attempts in all).
     `fault_rates` makes that share of requests misbehave (see `faults`); `fault_seed` makes
-    the draw repeatable.
+    the draw repeatable. `max_connections` is how many connections are served at once (one
+    more is answered 503), `idle_timeout` how many seconds a silent connection stays open.
     """
 
     def __init__(
@@ -95,6 +107,8 @@ class Sandbox:
         notification_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         fault_rates: Mapping[Fault, float] | None = None,
         fault_seed: int | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self._tempdir = tempfile.TemporaryDirectory(prefix="paymux-sandbox-")
         self.key_size = key_size
@@ -107,7 +121,14 @@ class Sandbox:
             self.notification_certificate.private_key.read_bytes(),
             read_password(self.notification_certificate.password_file),
         )
-        self._server = LoopbackServer(_Handler, host, port, context=self)
+        self._server = LoopbackServer(
+            _Handler,
+            host,
+            port,
+            context=self,
+            max_connections=max_connections,
+            idle_timeout=idle_timeout,
+        )
         self.gateway = Gateway(
             notification_key=notification_key,
             digest=digest,
@@ -210,7 +231,7 @@ class Sandbox:
         reference: int | str,
         status: str,
         *,
-        paid_amount: Decimal | None = None,
+        paid_amount: Decimal | str | None = None,
         details: dict[str, Any] | None = None,
     ) -> Delivery | None:
         """Settle as the payment page does; returns the first notification attempt.
@@ -244,20 +265,8 @@ class Sandbox:
         return self.notification_certificate.public_key.read_bytes()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: never wait
-    # for the peer's delayed ACK between them (it costs ~40 ms per exchange)
+class _Handler(LoopbackHandler):
     server_version = "paymux-sandbox"
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client stopped waiting (e.g. a stall fault)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the sandbox records requests instead of printing them."""
 
     @property
     def sandbox(self) -> Sandbox:
@@ -279,7 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Answer(404, {"message": "Not found"}))
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.read_body()
+        if body is None:
+            return
         path = urlsplit(self.path).path
         settle = _SETTLE.fullmatch(path)
         chosen = _PAGE.fullmatch(path)
@@ -297,16 +308,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _settle(self, payment_id: int, body: bytes) -> None:
         try:
-            command = json.loads(body or b"{}")
-            paid = command.get("paid_amount")
+            command = json.loads(body or b"{}", parse_float=Decimal)
+            if not isinstance(command, dict):
+                raise ValueError("the body must be a JSON object")
             delivery = self.sandbox.settle(
                 payment_id,
                 str(command.get("status")),
-                paid_amount=Decimal(str(paid)) if paid is not None else None,
+                paid_amount=command.get("paid_amount"),
                 details=command.get("details"),
             )
-        except (ValueError, KeyError, AttributeError) as error:
+        except KeyError:
+            self._send(Answer(404, {"message": f"no sandbox payment {payment_id}"}))
+            return
+        except (ValueError, RecursionError) as error:
             self._send(Answer(400, {"message": str(error)}))
+            return
+        except RuntimeError as error:
+            self._send(Answer(503, {"message": str(error)}))
             return
         payment = self.sandbox.payment(payment_id)
         self._send(
@@ -372,6 +390,10 @@ class _Handler(BaseHTTPRequestHandler):
         except PaymentClosed:
             self._closed(payment)
             return
+        except RuntimeError:
+            error = "The payment could not be completed now. Try again."
+            self._html(503, page.payment_page(payment, gateway.now(), error=error))
+            return
         url = payment.return_url
         if url is None:
             self._html(200, page.outcome_page(payment))
@@ -398,27 +420,12 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.drop:
             self.close_connection = True
             return
-        self._write(answer.status, answer.content_type, answer.payload())
+        self.write(answer.status, answer.content_type, answer.payload())
 
     def _html(self, status: int, text: str) -> None:
-        self._write(
+        self.write(
             status,
             "text/html; charset=utf-8",
             text.encode(),
             {"Cache-Control": "no-store", "Content-Security-Policy": page.SECURITY_POLICY},
         )
-
-    def _write(
-        self,
-        status: int,
-        content_type: str,
-        payload: bytes,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)

@@ -207,7 +207,7 @@ class Emulator:
             order_id, currency = str(data["order_id"]), str(data["currency"])
         except (KeyError, InvalidOperation):
             return 400, _error("invalid", "order_id, amount and currency are required.")
-        if not MINIMUM <= amount <= MAXIMUM:
+        if not amount.is_finite() or not MINIMUM <= amount <= MAXIMUM:
             return 400, _error("amount_out_of_range", f"Amount must be {MINIMUM} to {MAXIMUM}.")
         with self._lock:
             if any(

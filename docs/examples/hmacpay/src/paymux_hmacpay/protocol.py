@@ -37,8 +37,11 @@ def sign(secret: str, message: bytes) -> str:
 
 
 def verify(secret: str, message: bytes, signature: str) -> bool:
-    """Whether `signature` is `message`'s signature, compared in constant time."""
-    return hmac.compare_digest(sign(secret, message), signature)
+    """Whether `signature` is `message`'s signature, compared in constant time.
+
+    Anything but ASCII is simply wrong (`compare_digest` would raise on it).
+    """
+    return signature.isascii() and hmac.compare_digest(sign(secret, message), signature)
 
 
 def notification_message(params: Mapping[str, str]) -> bytes:

@@ -15,7 +15,6 @@ from marshmallow import fields, validate
 
 from paymux import (
     AmountOutOfRange,
-    ConfigurationError,
     DuplicateOrder,
     InvalidResponse,
     Notification,
@@ -35,6 +34,8 @@ from paymux.events import emit
 from paymux.providers.base import (
     NotificationInput,
     Provider,
+    Secret,
+    SecretString,
     notification_params,
     validate_settings,
 )
@@ -59,14 +60,35 @@ ERRORS: dict[str, type[ProviderError]] = {
 
 _AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_MERCHANT = re.compile(r"[!-~]{1,64}\Z")
+"""A merchant id travels in a header: printable ASCII, no spaces."""
+
+
+def is_http_url(text: str) -> bool:
+    """Whether `text` is an http(s) URL with a host; a malformed one is simply not."""
+    try:
+        parts = urlsplit(text)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed `[` of an IPv6 host
+        return False
+
+
+def _http_url(text: str) -> None:
+    if not is_http_url(text):
+        raise marshmallow.ValidationError("Must be an http:// or https:// URL.")
+
+
+def _long_secret(secret: Secret[str]) -> None:
+    if len(secret.reveal()) < 16:
+        raise marshmallow.ValidationError("Must be at least 16 characters.")
 
 
 class SettingsSchema(marshmallow.Schema):
     """The configuration of one HmacPay instance."""
 
-    merchant = fields.String(required=True, validate=validate.Length(min=1))
-    secret = fields.String(required=True, validate=validate.Length(min=16))
-    base_url = fields.String(load_default=DEFAULT_BASE_URL)
+    merchant = fields.String(required=True, validate=validate.Regexp(_MERCHANT))
+    secret = SecretString(required=True, validate=_long_secret)
+    base_url = fields.String(load_default=DEFAULT_BASE_URL, validate=_http_url)
     currency = fields.String(load_default="EUR", validate=validate.Regexp(_CURRENCY))
     connect_timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.001))
     read_timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.001))
@@ -84,7 +106,7 @@ class HmacPayProvider(Provider):
         self,
         *,
         merchant: str,
-        secret: str,
+        secret: Secret[str],
         base_url: str = DEFAULT_BASE_URL,
         currency: str = "EUR",
         connect_timeout: float = 5.0,
@@ -110,8 +132,6 @@ class HmacPayProvider(Provider):
         cls, settings: Mapping[str, Any], *, instance: str, base_dir: Path | None = None
     ) -> HmacPayProvider:
         values = validate_settings(SETTINGS, settings, instance=instance)
-        if urlsplit(values["base_url"]).scheme not in ("http", "https"):
-            raise ConfigurationError(f"instance {instance!r}: base_url must be an http(s) URL")
         return cls(**values, instance=instance)
 
     def __repr__(self) -> str:
@@ -151,7 +171,7 @@ class HmacPayProvider(Provider):
         params = notification_params(data)
         signature = params.get(protocol.SIGNATURE_FIELD, "")
         message = protocol.notification_message(params)
-        if not signature or not protocol.verify(self._secret, message, signature):
+        if not signature or not protocol.verify(self._secret.reveal(), message, signature):
             raise SignatureError("HmacPay notification signature does not verify")
         missing = [name for name in protocol.NOTIFICATION_FIELDS if name not in params]
         if missing:
@@ -195,10 +215,7 @@ class HmacPayProvider(Provider):
         currency = request.currency or self.currency
         if not _CURRENCY.fullmatch(currency):
             problems["currency"] = ["Must be an ISO 4217 code such as 'EUR'."]
-        if request.notification_url and urlsplit(request.notification_url).scheme not in (
-            "http",
-            "https",
-        ):
+        if request.notification_url and not is_http_url(request.notification_url):
             problems["notification_url"] = ["Must be an http:// or https:// URL."]
         if request.options:
             problems["options"] = ["HmacPay takes no options."]
@@ -218,7 +235,7 @@ class HmacPayProvider(Provider):
         headers = {
             "Content-Type": "application/json",
             protocol.MERCHANT_HEADER: self.merchant,
-            protocol.SIGNATURE_HEADER: protocol.sign(self._secret, body),
+            protocol.SIGNATURE_HEADER: protocol.sign(self._secret.reveal(), body),
         }
         response = self._transport.post(self.base_url + path, body, headers, operation=operation)
         emit(
@@ -258,19 +275,22 @@ class HmacPayProvider(Provider):
 
     def _to_payment(self, fields: Mapping[str, Any], response: Response | None) -> Payment:
         try:
-            status = STATUSES[str(fields["status"])]
-            amount = str(fields["amount"])
+            status = STATUSES[_text(fields, "status")]
+            amount = _text(fields, "amount")  # a JSON number is refused: money is never a float
             if not _AMOUNT.fullmatch(amount):
                 raise ValueError(amount)
+            pay_url = fields.get("pay_url")
+            if pay_url is not None and not isinstance(pay_url, str):
+                raise ValueError("pay_url is not text")
             return Payment(
                 provider=self.name,
-                id=str(fields["id"]),
-                order_id=str(fields["order_id"]),
+                id=_text(fields, "id"),
+                order_id=_text(fields, "order_id"),
                 status=status,
                 amount=Decimal(amount),
                 paid_amount=Decimal(amount) if status is PaymentStatus.PAID else None,
-                currency=str(fields["currency"]),
-                redirect_url=fields.get("pay_url"),
+                currency=_text(fields, "currency"),
+                redirect_url=pay_url,
                 raw=dict(fields),
             )
         except (KeyError, ValueError) as error:
@@ -279,3 +299,11 @@ class HmacPayProvider(Provider):
                 http_status=response.status if response else None,
                 request_id=response.request_id if response else None,
             ) from None
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str:
+    """A field that must be text: HmacPay writes every one of them as a JSON string."""
+    value = fields[name]
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not text")
+    return value

@@ -1,0 +1,515 @@
+"""The transport's bounds: a wall-clock deadline, a size cap, no ambient environment, clean headers.
+
+Each gateway misbehaviour is a real loopback server (plain or TLS) scripted byte by byte: one
+trickles its answer, one sends a gzip bomb, one only records what reached it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import gzip
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from structlog.testing import LogCapture
+
+import paymux
+from paymux.providers.alikassa import AliKassaProvider
+from paymux.providers.alikassa.keys import Signer
+from paymux.providers.alikassa.sandbox import Merchant
+from paymux.transport import Exchange, Transport
+from support import payment_request
+
+Send = Callable[[bytes], None]
+Script = Callable[[Send, threading.Event], None]
+
+NOT_FOUND = b'{"message":"Payment not found"}'
+DEADLINE = 2.0
+
+
+def answer(status: int, body: bytes, *headers: str) -> Script:
+    """A whole, ordinary keep-alive answer."""
+    head = [f"HTTP/1.1 {status} X", "Content-Type: application/json", *headers]
+    head.append(f"Content-Length: {len(body)}")
+    message = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    def script(send: Send, stop: threading.Event) -> None:
+        send(message)
+
+    return script
+
+
+def trickle(prefix: bytes, drip: bytes) -> Script:
+    """`prefix` at once, then one byte of `drip` every 0.1 s for 30 s: never a silent second."""
+
+    def script(send: Send, stop: threading.Event) -> None:
+        send(prefix)
+        for byte in drip[:300]:
+            if stop.wait(0.1):
+                return
+            send(bytes([byte]))
+
+    return script
+
+
+TRICKLED_HEADERS = trickle(b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a" * 300)
+TRICKLED_BODY = trickle(
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 300\r\n\r\n", b" " * 300
+)
+
+
+class ScriptedServer:
+    """A loopback HTTP/1.1 server answering every request with `script`; it records each one."""
+
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
+        self.script = script
+        self.requests: list[bytes] = []
+        """Each request's head (request line and headers) as it arrived."""
+        self.connections = 0
+        self._tls = tls
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        try:
+            if self._tls is not None:
+                connection = self._tls.wrap_socket(connection, server_side=True)
+            with connection, connection.makefile("rb") as reader:
+                while self._answer_one(reader, connection.sendall):
+                    pass
+        except (OSError, ssl.SSLError):
+            pass  # the client gave up: exactly what these tests provoke
+
+    def _answer_one(self, reader: Any, send: Send) -> bool:
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            line = reader.readline()
+            if not line:
+                return False
+            head += line
+        self.requests.append(head)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        reader.read(length)
+        self.script(send, self._stop)
+        return True
+
+    def header(self, index: int, name: str) -> str | None:
+        """Header `name` of request number `index`, None when it was not sent."""
+        for line in self.requests[index].decode("latin-1").split("\r\n")[1:]:
+            key, _, value = line.partition(":")
+            if key.strip().lower() == name.lower():
+                return value.strip()
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def start(script: Script, tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        servers.append(ScriptedServer(script, tls))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def connect(merchant: Merchant, server: ScriptedServer, **settings: Any) -> AliKassaProvider:
+    provider = paymux.connect({**merchant.settings, "base_url": server.url, **settings})
+    assert isinstance(provider, AliKassaProvider)
+    return provider
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No proxy, netrc or CA-bundle variables from the machine running the tests; HOME is empty."""
+    for name in ("NETRC", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+# -- a wall-clock deadline ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", [TRICKLED_HEADERS, TRICKLED_BODY], ids=["headers", "body"])
+def test_a_trickling_gateway_cannot_hold_a_status_call_past_its_deadline(
+    merchant: Merchant, serve: Callable[..., ScriptedServer], script: Script
+) -> None:
+    server = serve(script)
+    started = time.monotonic()
+    with (
+        connect(merchant, server, deadline=DEADLINE) as provider,
+        pytest.raises(paymux.TransportError) as raised,
+    ):
+        provider.status(order_id="1001")
+
+    assert time.monotonic() - started < DEADLINE + 1
+    assert raised.value.request_sent is True
+
+
+@pytest.mark.parametrize("script", [TRICKLED_HEADERS, TRICKLED_BODY], ids=["headers", "body"])
+def test_a_trickling_gateway_cannot_hold_a_create_past_its_deadline_and_leaves_it_unknown(
+    merchant: Merchant, serve: Callable[..., ScriptedServer], script: Script
+) -> None:
+    server = serve(script)
+    request = payment_request()
+    started = time.monotonic()
+    with (
+        connect(merchant, server, deadline=DEADLINE) as provider,
+        pytest.raises(paymux.OutcomeUnknown) as raised,
+    ):
+        provider.create(request)
+
+    assert time.monotonic() - started < DEADLINE + 1
+    assert raised.value.order_id == request.order_id
+
+
+def test_the_deadline_holds_over_tls_too(
+    merchant: Merchant,
+    serve: Callable[..., ScriptedServer],
+    tls_server: ssl.SSLContext,
+    clean_environment: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tls_bundle: Path,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_bundle))  # trust_env: the test's CA
+    server = serve(TRICKLED_BODY, tls_server)
+    started = time.monotonic()
+    with (
+        connect(merchant, server, deadline=DEADLINE, trust_env=True) as provider,
+        pytest.raises(paymux.TransportError) as raised,
+    ):
+        provider.status(order_id="1001")
+
+    assert time.monotonic() - started < DEADLINE + 1
+    assert raised.value.request_sent is True
+    assert server.requests, "the TLS handshake succeeded and the request arrived"
+
+
+def test_concurrent_calls_on_one_provider_each_keep_their_own_deadline(
+    merchant: Merchant, serve: Callable[..., ScriptedServer]
+) -> None:
+    server = serve(TRICKLED_BODY)
+    failures: list[BaseException] = []
+    durations: list[float] = []
+
+    def call(provider: AliKassaProvider) -> None:
+        started = time.monotonic()
+        try:
+            provider.status(order_id="1001")
+        except paymux.TransportError as error:
+            failures.append(error)
+        durations.append(time.monotonic() - started)
+
+    with connect(merchant, server, deadline=DEADLINE) as provider:
+        threads = [threading.Thread(target=call, args=(provider,)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert len(failures) == 6
+    assert max(durations) < DEADLINE + 1
+
+
+# -- a cap on the answer's size -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    """256 MiB of spaces in about 260 KB of gzip (256 members of 1 MiB each)."""
+    return gzip.compress(b" " * (1024 * 1024), compresslevel=9) * 256
+
+
+def test_a_gzip_bomb_is_an_invalid_response_read_no_further_than_the_cap(
+    merchant: Merchant, serve: Callable[..., ScriptedServer], gzip_bomb: bytes
+) -> None:
+    server = serve(answer(200, gzip_bomb, "Content-Encoding: gzip"))
+    with connect(merchant, server) as provider:
+        tracemalloc.start()
+        try:
+            with pytest.raises(paymux.InvalidResponse) as raised:
+                provider.status(order_id="1001")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak < 16 * 1024 * 1024, f"{peak} bytes at the peak for a 1 MiB cap"
+    assert raised.value.http_status == 200
+    assert raised.value.request_id == server.header(0, "X-Request-Id")
+
+
+@pytest.mark.parametrize(("size", "fits"), [(1000, True), (1001, False)])
+def test_an_answer_is_read_up_to_the_transports_cap(
+    serve: Callable[..., ScriptedServer], size: int, fits: bool
+) -> None:
+    server = serve(answer(200, b"x" * size))
+    transport = Transport(
+        provider="test", connect_timeout=5, read_timeout=5, user_agent="t", max_response_bytes=1000
+    )
+    with closing(transport):
+        if fits:
+            assert transport.post(server.url, b"{}", {}, operation="status").body == b"x" * size
+        else:
+            with pytest.raises(paymux.InvalidResponse, match="larger than 1000 bytes"):
+                transport.post(server.url, b"{}", {}, operation="status")
+
+
+# -- no ambient environment -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("trust_env", "sent"), [(False, False), (True, True)])
+def test_netrc_credentials_reach_the_gateway_only_with_trust_env(
+    merchant: Merchant,
+    serve: Callable[..., ScriptedServer],
+    clean_environment: Path,
+    trust_env: bool,
+    sent: bool,
+) -> None:
+    netrc = clean_environment / ".netrc"
+    netrc.write_text("default login shop password hunter2\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    server = serve(answer(404, NOT_FOUND))
+    with (
+        connect(merchant, server, trust_env=trust_env) as provider,
+        pytest.raises(paymux.PaymentNotFound),
+    ):
+        provider.status(order_id="1001")
+
+    expected = "Basic " + base64.b64encode(b"shop:hunter2").decode()
+    assert server.header(0, "Authorization") == (expected if sent else None)
+
+
+@pytest.mark.parametrize(("trust_env", "proxied"), [(False, False), (True, True)])
+def test_proxy_variables_apply_only_with_trust_env(
+    merchant: Merchant,
+    serve: Callable[..., ScriptedServer],
+    clean_environment: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    trust_env: bool,
+    proxied: bool,
+) -> None:
+    gateway = serve(answer(404, NOT_FOUND))
+    proxy = serve(answer(404, NOT_FOUND))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    with (
+        connect(merchant, gateway, trust_env=trust_env) as provider,
+        pytest.raises(paymux.PaymentNotFound),
+    ):
+        provider.status(order_id="1001")
+
+    (via, direct) = (proxy, gateway) if proxied else (gateway, proxy)
+    assert len(via.requests) == 1
+    assert direct.connections == 0
+    if proxied:
+        assert proxy.requests[0].startswith(f"POST {gateway.url}/v1/payment/status ".encode())
+
+
+# -- plain http ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base_url", ["http://[::1", "https://host:99999999/", "ftp://host/"])
+def test_a_malformed_base_url_is_a_configuration_error(merchant: Merchant, base_url: str) -> None:
+    with pytest.raises(paymux.ConfigurationError, match="base_url"):
+        paymux.connect({**merchant.settings, "base_url": base_url})
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://api-merchant.alikassa.io", "http://10.0.0.1:8080", "http://localhost.example.com"],
+)
+def test_plain_http_to_another_machine_is_refused(merchant: Merchant, base_url: str) -> None:
+    with pytest.raises(paymux.ConfigurationError, match="base_url must use https"):
+        paymux.connect({**merchant.settings, "base_url": base_url})
+
+
+def test_plain_http_to_another_machine_is_accepted_with_allow_http(merchant: Merchant) -> None:
+    settings = {**merchant.settings, "base_url": "http://10.0.0.1:8080", "allow_http": "true"}
+    with paymux.connect(settings) as provider:
+        assert isinstance(provider, AliKassaProvider)
+        assert provider.base_url == "http://10.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://127.0.0.1:8765", "http://127.9.8.7", "http://[::1]:8765", "http://LocalHost:8765"],
+)
+def test_plain_http_to_this_machine_is_always_accepted(merchant: Merchant, base_url: str) -> None:
+    with paymux.connect({**merchant.settings, "base_url": base_url}) as provider:
+        assert isinstance(provider, AliKassaProvider)
+
+
+# -- header values --------------------------------------------------------------------------------
+
+BAD_HEADER_VALUES = ["shop\r\nX-Injected: 1", "shop\nX-Injected: 1", "shop\x00", "магазин"]
+
+
+@pytest.mark.parametrize("user_agent", BAD_HEADER_VALUES)
+def test_a_create_with_a_bad_header_value_is_a_validation_error_and_sends_nothing(
+    merchant: Merchant, serve: Callable[..., ScriptedServer], user_agent: str
+) -> None:
+    server = serve(answer(404, NOT_FOUND))
+    provider = AliKassaProvider(
+        account=merchant.account,
+        signer=Signer.from_certificate_dir(merchant.payment_certificate.path),
+        base_url=server.url,
+        user_agent=user_agent,
+    )
+    with provider, pytest.raises(paymux.ValidationError) as raised:
+        provider.create(payment_request())
+
+    assert "User-Agent" in raised.value.fields
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize("value", BAD_HEADER_VALUES)
+def test_every_header_value_is_checked_before_anything_is_sent(
+    serve: Callable[..., ScriptedServer], value: str
+) -> None:
+    server = serve(answer(200, b"{}"))
+    transport = Transport(provider="test", connect_timeout=5, read_timeout=5, user_agent="t")
+    with closing(transport), pytest.raises(paymux.ValidationError) as raised:
+        transport.post(server.url, b"{}", {"X-Note": value}, operation="status")
+
+    assert list(raised.value.fields) == ["X-Note"]
+    assert value not in str(raised.value)
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize("user_agent", BAD_HEADER_VALUES)
+def test_a_user_agent_setting_with_a_bad_character_is_a_configuration_error(
+    merchant: Merchant, user_agent: str
+) -> None:
+    with pytest.raises(paymux.ConfigurationError, match="user_agent: Must be printable ASCII"):
+        paymux.connect({**merchant.settings, "user_agent": user_agent})
+
+
+# -- credentials in the address -------------------------------------------------------------------
+
+
+def test_credentials_in_the_base_url_are_masked_in_reprs_exchanges_and_events(
+    merchant: Merchant, serve: Callable[..., ScriptedServer]
+) -> None:
+    server = serve(answer(404, NOT_FOUND))
+    base_url = server.url.replace("http://", "http://shop:s3cret-pass@")
+    exchanges: list[Exchange] = []
+    events = LogCapture()
+    structlog.configure(processors=[events])
+    transport = Transport(
+        provider="test",
+        connect_timeout=5,
+        read_timeout=5,
+        user_agent="t",
+        on_exchange=exchanges.append,
+    )
+    try:
+        with closing(transport):
+            transport.post(f"{base_url}/v1/payment/status", b"{}", {}, operation="status")
+    finally:
+        structlog.reset_defaults()
+    with paymux.connect({**merchant.settings, "base_url": base_url}) as provider:
+        shown = repr(provider)
+
+    (http_event,) = [event for event in events.entries if event["event"] == "paymux.http"]
+    masked = f"http://***@127.0.0.1:{server.port}"
+    assert exchanges[0].url == http_event["url"] == f"{masked}/v1/payment/status"
+    assert f"base_url='{masked}'" in shown
+    assert "s3cret-pass" not in f"{exchanges} {http_event} {shown}"
+    expected = "Basic " + base64.b64encode(b"shop:s3cret-pass").decode()
+    assert server.header(0, "Authorization") == expected, "still used to authenticate"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "paymux test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tls_certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*tls_certificate)
+    return context
+
+
+@pytest.fixture
+def tls_bundle(tls_certificate: tuple[Path, Path]) -> Path:
+    return tls_certificate[0]
