@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from paymux.errors import PaymuxError
-from paymux.redaction import mask_email, mask_text
+from paymux.redaction import mask_email, mask_text, redact
 
 
 class PaymentStatus(str, enum.Enum):
@@ -51,10 +51,14 @@ class NotificationKind(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Customer:
-    """The payer, as far as the shop knows them. `ip` and `user_agent` come from their browser."""
+    """The payer, as far as the shop knows them. `ip` and `user_agent` come from their browser.
+
+    `user_agent` may be left out where the payer pays without a browser (a bank transfer to a
+    virtual account); a provider whose payment method needs it says so before sending.
+    """
 
     ip: str
-    user_agent: str
+    user_agent: str | None = None
     account: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -84,7 +88,8 @@ class PaymentRequest:
     """What the shop asks a provider to charge.
 
     `options` holds provider-specific settings (for AliKassa: `service`, `success_redirect_id`,
-    `fail_redirect_id`, `notification_endpoint_id`, `project_url`).
+    `fail_redirect_id`, `notification_endpoint_id`, `project_url`, `customer_code`,
+    `customer_user_id`).
     `lifetime` is how long the customer may take to pay, in seconds.
     """
 
@@ -101,8 +106,33 @@ class PaymentRequest:
 
 
 @dataclass(frozen=True)
+class PaymentDestination:
+    """Where the payer sends the money themselves, when there is no payment page to send them to.
+
+    Gateways that take card-to-card transfers answer a create with the card to pay to, its
+    holder and the bank; the shop shows these to the payer. The repr keeps the card number's
+    first 6 and last 4 digits and masks the holder's name.
+    """
+
+    card_number: str | None = None
+    holder_name: str | None = None
+    bank: str | None = None
+
+    def __repr__(self) -> str:
+        shown = redact(
+            {"card_number": self.card_number, "holder_name": self.holder_name, "bank": self.bank}
+        )
+        inner = ", ".join(f"{key}={value!r}" for key, value in shown.items() if value is not None)
+        return f"PaymentDestination({inner})"
+
+
+@dataclass(frozen=True)
 class Payment:
-    """A snapshot of a payment as the provider last reported it."""
+    """A snapshot of a payment as the provider last reported it.
+
+    `redirect_url` is the payment page to send the customer to; `destination`, where the
+    payer transfers the money when the gateway has no page for them.
+    """
 
     provider: str
     id: str
@@ -116,6 +146,7 @@ class Payment:
     redirect_url: str | None = None
     hold_amount: Decimal | None = None
     hold_until: str | None = None
+    destination: PaymentDestination | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def matches(

@@ -33,6 +33,7 @@ PERSONAL_KEYS = frozenset(
         "customer_phone",
         "card_holder_name",
         "card_holder",
+        "holder_name",
         "first_name",
         "last_name",
         "customer_first_name",

@@ -143,8 +143,9 @@ class Transport:
         except requests.RequestException as error:
             sent = not _never_sent(error)
             outcome = "interrupted" if sent else "not_sent"
+            where = "" if sent else f": nothing answers at {_origin(url)}"
             raise TransportError(
-                f"{operation}: {_describe(error)}", request_sent=sent, request_id=request_id
+                f"{operation}: {_describe(error)}{where}", request_sent=sent, request_id=request_id
             ) from None
         finally:
             _exchange.deadline = None
@@ -208,6 +209,12 @@ def masked_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def _origin(url: str) -> str:
+    """Where `url` points: scheme, host and port, without a path or credentials."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "", "", ""))
 
 
 def _check_header_values(headers: Mapping[str, str | bytes]) -> None:

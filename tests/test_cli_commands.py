@@ -25,7 +25,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from paymux.cli import main
-from paymux.providers.alikassa import AliKassaProvider, Signer, generate_certificate
+from paymux.providers.alikassa import (
+    AliKassaProvider,
+    CertificateFolder,
+    Signer,
+    generate_certificate,
+)
 from paymux.providers.alikassa.sandbox import Fault, Merchant, Sandbox
 from support import Receiver, payment_request, unique_order_id
 
@@ -85,14 +90,14 @@ def create_payment(env: Mapping[str, str], *extra: str) -> tuple[str, dict[str, 
 # -- keys -------------------------------------------------------------------------------------
 
 
-def test_keys_writes_an_encrypted_pkcs8_certificate_folder_that_loads(tmp_path: Path) -> None:
+def test_keys_writes_an_encrypted_legacy_pem_certificate_folder_that_loads(tmp_path: Path) -> None:
     folder = tmp_path / "payment"
 
     result = paymux("keys", str(folder))
 
     assert result.returncode == 0, result.stderr
-    assert "BEGIN ENCRYPTED PRIVATE KEY" in (folder / "private.pem").read_text()
-    assert (folder / "password.txt").read_text().endswith("\n")
+    assert "Proc-Type: 4,ENCRYPTED" in (folder / "private.pem").read_text()
+    assert not (folder / "password.txt").read_text().endswith("\n")
     assert "BEGIN PUBLIC KEY" in (folder / "public.pem").read_text()
     assert stat.S_IMODE((folder / "private.pem").stat().st_mode) == 0o600
     assert stat.S_IMODE((folder / "password.txt").stat().st_mode) == 0o600
@@ -100,12 +105,12 @@ def test_keys_writes_an_encrypted_pkcs8_certificate_folder_that_loads(tmp_path: 
     assert f'certificate_dir = "{folder.resolve()}"' in result.stdout
 
 
-def test_keys_legacy_pem_writes_the_openssl_form_of_older_archives(tmp_path: Path) -> None:
-    result = paymux("keys", str(tmp_path), "--legacy-pem")
+def test_keys_pkcs8_writes_the_private_key_as_pkcs8(tmp_path: Path) -> None:
+    result = paymux("keys", str(tmp_path), "--pkcs8")
 
     assert result.returncode == 0, result.stderr
     pem = (tmp_path / "private.pem").read_text()
-    assert pem.startswith("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n")
+    assert pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
     Signer.from_certificate_dir(tmp_path)
 
 
@@ -120,7 +125,7 @@ def test_keys_json_names_the_files_the_format_and_the_key_size(tmp_path: Path) -
         "private_key": str(folder / "private.pem"),
         "password_file": str(folder / "password.txt"),
         "public_key": str(folder / "public.pem"),
-        "format": "pkcs8",
+        "format": "legacy-pem",
         "key_size": 3072,
     }
     assert "key_size=3072" in repr(Signer.from_certificate_dir(folder))
@@ -476,16 +481,22 @@ def test_a_notification_without_a_signature_is_rejected(shop_env: dict[str, str]
 # -- the sandbox as a separate process ----------------------------------------------------------
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class SandboxProcess:
     """`paymux sandbox --port 0 ...` running in the background, its first screen read."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, started_with_sigint_ignored: bool = False) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "paymux.cli", "sandbox", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=_without_paymux_settings(),
+            # What `paymux sandbox &` in a script does: the shell starts it with SIGINT ignored.
+            preexec_fn=_ignore_sigint if started_with_sigint_ignored else None,
         )
         self._watchdog = threading.Timer(60, self.process.kill)
         self._watchdog.start()
@@ -521,8 +532,10 @@ def start_sandbox() -> Iterator[Callable[..., SandboxProcess]]:
     """Starts `paymux sandbox` processes; stops those still running after the test."""
     started: list[SandboxProcess] = []
 
-    def start(*args: str) -> SandboxProcess:
-        started.append(SandboxProcess(*args))
+    def start(*args: str, started_with_sigint_ignored: bool = False) -> SandboxProcess:
+        started.append(
+            SandboxProcess(*args, started_with_sigint_ignored=started_with_sigint_ignored)
+        )
         return started[-1]
 
     yield start
@@ -563,10 +576,18 @@ def test_the_sandbox_says_where_its_keys_are(start_sandbox: Callable[..., Sandbo
     assert not public_key.exists(), "its temporary keys are removed when it stops"
 
 
+def test_ctrl_c_stops_a_sandbox_started_in_the_background_of_a_script(
+    start_sandbox: Callable[..., SandboxProcess],
+) -> None:
+    running = start_sandbox(started_with_sigint_ignored=True)
+
+    assert running.stop(signal.SIGINT) == (0, "sandbox stopped\n")
+
+
 def test_the_sandbox_uses_an_existing_certificate_folder_as_it_is(
     start_sandbox: Callable[..., SandboxProcess], tmp_path: Path
 ) -> None:
-    certificate = generate_certificate(tmp_path / "mine", legacy_pem=True)
+    certificate = generate_certificate(tmp_path / "mine", pkcs8=True)
     files = {path.name: path.read_bytes() for path in certificate.path.iterdir()}
     config = tmp_path / "sandbox.toml"
 
@@ -711,3 +732,90 @@ def test_an_unknown_fault_is_a_usage_error() -> None:
 
     assert result.returncode == 2
     assert "internal_error" in result.stderr
+
+
+def test_sandbox_status_faults_from_the_command_line_spoil_status_calls_only(
+    start_sandbox: Callable[..., SandboxProcess], tmp_path: Path
+) -> None:
+    config = tmp_path / "sandbox.toml"
+    running = start_sandbox("--config-out", str(config), "--fault", "status:internal_error=1")
+    env = {"PAYMUX_CONFIG": str(config), "PAYMUX__SANDBOX__MAX_ATTEMPTS": "1"}
+
+    order_id, _ = create_payment(env)
+    status = paymux("status", "--order-id", order_id, env=env)
+
+    assert running.line("faults:") == "faults:        status:internal_error=1.0"
+    assert status.returncode == 1
+    assert status.stderr.startswith("paymux: ProviderServerError: ")
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        pytest.param("payout:internal_error=0.5", "create, status", id="an unknown operation"),
+        pytest.param("status:duplicate_notification=0.5", "not a fault of status", id="misplaced"),
+        pytest.param("status:stall=0.7", "at most 1", id="status rates above one"),
+    ],
+)
+def test_a_fault_the_sandbox_cannot_show_on_that_operation_is_a_usage_error(
+    fault: str, said: str
+) -> None:
+    result = paymux(
+        "sandbox", "--port", "0", "--fault", "status:internal_error=0.5", "--fault", fault
+    )
+
+    assert result.returncode == 2
+    assert said in result.stderr
+
+
+# -- a sandbox that outlives its process ------------------------------------------------------
+
+
+def test_a_sandbox_restarted_with_its_state_folder_serves_the_same_configuration(
+    start_sandbox: Callable[..., SandboxProcess], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    config = tmp_path / "sandbox.toml"
+    running = start_sandbox("--state", str(state), "--config-out", str(config))
+    env = {"PAYMUX_CONFIG": str(config)}
+    order_id, created = create_payment(env)
+    running.stop()
+    written = config.read_text()
+
+    port = running.url.rsplit(":", 1)[1]
+    again = start_sandbox("--state", str(state), "--config-out", str(config), "--port", port)
+    status = paymux("status", "--order-id", order_id, "--json", env=env)
+    _, next_one = create_payment(env)
+
+    assert again.line("account:") == running.line("account:")
+    assert config.read_text() == written
+    assert f"certificate_dir = {json.dumps(str(state.resolve() / 'payment'))}" in written
+    assert again.line("payment certificate:").endswith("; kept in the state folder)")
+    assert running.line("payment certificate:").endswith("; new, kept in the state folder)")
+    assert json.loads(status.stdout)["id"] == created["id"]
+    assert int(next_one["id"]) > int(created["id"])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(("status", "--order-id", "1001"), id="status"),
+        pytest.param(
+            ("create", "--amount", "500.00", "--order-id", "1001", *RUB_CARD, *CUSTOMER),
+            id="create",
+        ),
+    ],
+)
+def test_a_command_against_a_sandbox_that_is_not_running_says_nothing_answers_there(
+    tmp_path: Path, command: tuple[str, ...], notification_certificate: CertificateFolder
+) -> None:
+    with Sandbox(notification_certificate=notification_certificate.path) as stopped:
+        merchant = stopped.create_merchant(tmp_path / "payment")
+    config = write_config(tmp_path / "paymux.toml", {"shop": merchant.settings}, default="shop")
+
+    result = paymux(*command, env={"PAYMUX_CONFIG": str(config)})
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("paymux: TransportError: ")
+    assert f"could not connect: nothing answers at {stopped.url} " in result.stderr
+    assert len(result.stderr.splitlines()) == 1

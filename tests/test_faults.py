@@ -280,3 +280,34 @@ def test_fault_rates_given_to_the_sandbox_apply_to_every_create(
             provider.create(payment_request())
 
         assert len(sb.payments()) == 4
+
+
+def test_status_fault_rates_spoil_status_calls_and_leave_creates_alone(
+    notification_certificate: CertificateFolder, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with Sandbox(
+        status_fault_rates={Fault.INTERNAL_ERROR: 1.0},
+        notification_certificate=notification_certificate.path,
+    ) as sb:
+        merchant = sb.create_merchant(tmp_path_factory.mktemp("payment"))
+        settings = {**merchant.settings, "reconcile": False, "max_attempts": 1}
+        with paymux.connect(settings) as provider:
+            created = [provider.create(payment_request()) for _ in range(3)]
+            for payment in created:
+                with pytest.raises(paymux.ProviderServerError):
+                    provider.status(payment_id=payment.id)
+            sb.faults.clear()
+            assert provider.status(payment_id=created[0].id).status is PaymentStatus.PENDING
+
+
+def test_a_status_rate_is_drawn_for_status_calls_only() -> None:
+    plan = FaultPlan({Fault.DROP_CONNECTION: 1.0}, status_rates={Fault.STALL: 1.0}, seed=3)
+
+    assert plan.draw("status") == {Fault.STALL}
+    assert plan.draw("create") == {Fault.DROP_CONNECTION}
+    assert plan.draw("notification") == set()
+
+
+def test_status_rates_that_add_up_to_more_than_one_are_refused() -> None:
+    with pytest.raises(ValueError, match="status fault rates must add up to at most 1"):
+        FaultPlan(status_rates={Fault.INTERNAL_ERROR: 0.7, Fault.STALL: 0.5})

@@ -6,6 +6,7 @@ end through the sandbox.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import stat
@@ -63,28 +64,28 @@ def raises_certificate_error(call: Callable[[], object]) -> paymux.CertificateEr
 def certificate(
     tmp_path_factory: pytest.TempPathFactory, payment_key: rsa.RSAPrivateKey
 ) -> CertificateFolder:
-    """A PKCS#8 certificate folder for the session's payment key."""
-    return generate_certificate(tmp_path_factory.mktemp("pkcs8"), private_key=payment_key)
+    """A certificate folder for the session's payment key, in the default (AliKassa's) form."""
+    return generate_certificate(tmp_path_factory.mktemp("legacy"), private_key=payment_key)
 
 
 @pytest.fixture(scope="module")
-def legacy_certificate(
+def pkcs8_certificate(
     tmp_path_factory: pytest.TempPathFactory, payment_key: rsa.RSAPrivateKey
 ) -> CertificateFolder:
-    """The same key as a legacy OpenSSL PEM folder (`Proc-Type: 4,ENCRYPTED`)."""
+    """The same key with its private key as PKCS#8 encrypted PEM."""
     return generate_certificate(
-        tmp_path_factory.mktemp("legacy"), private_key=payment_key, legacy_pem=True
+        tmp_path_factory.mktemp("pkcs8"), private_key=payment_key, pkcs8=True
     )
 
 
-@pytest.fixture(params=["pkcs8", "legacy"])
+@pytest.fixture(params=["legacy", "pkcs8"])
 def any_certificate(
     request: pytest.FixtureRequest,
     certificate: CertificateFolder,
-    legacy_certificate: CertificateFolder,
+    pkcs8_certificate: CertificateFolder,
 ) -> CertificateFolder:
-    """Each of the two private key formats AliKassa's samples read."""
-    return certificate if request.param == "pkcs8" else legacy_certificate
+    """Each of the two private key formats paymux reads."""
+    return certificate if request.param == "legacy" else pkcs8_certificate
 
 
 @pytest.fixture(scope="module")
@@ -97,43 +98,52 @@ def verifier(certificate: CertificateFolder) -> Verifier:
     return Verifier.from_file(certificate.public_key)
 
 
-def test_private_key_is_pkcs8_encrypted_pem_by_default(certificate: CertificateFolder) -> None:
+def test_private_key_is_legacy_openssl_encrypted_pem_by_default(
+    certificate: CertificateFolder,
+) -> None:
+    """AliKassa's form, the only one its Go and Java samples decode."""
     pem = certificate.private_key.read_text()
+    assert pem.startswith(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,"
+    )
+    assert pem.rstrip().endswith("-----END RSA PRIVATE KEY-----")
+
+
+def test_pkcs8_private_key_is_encrypted_pkcs8_pem(pkcs8_certificate: CertificateFolder) -> None:
+    pem = pkcs8_certificate.private_key.read_text()
     assert pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
     assert pem.rstrip().endswith("-----END ENCRYPTED PRIVATE KEY-----")
     assert "Proc-Type" not in pem
 
 
-def test_legacy_pem_private_key_is_traditional_openssl_encrypted(
-    legacy_certificate: CertificateFolder,
-) -> None:
-    pem = legacy_certificate.private_key.read_text()
-    assert pem.startswith("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: ")
-    assert pem.rstrip().endswith("-----END RSA PRIVATE KEY-----")
-
-
-def test_password_file_holds_one_line_ending_with_a_newline(
-    certificate: CertificateFolder,
-) -> None:
-    content = certificate.password_file.read_bytes()
-    assert content.endswith(b"\n")
-    password = content[:-1]
-    assert password
-    assert password.strip() == password
-    assert b"\n" not in password
-
-
-def test_private_key_decrypts_with_the_password_file_only_once_it_is_trimmed(
+def test_password_file_holds_the_password_alone_without_a_newline(
     any_certificate: CertificateFolder,
 ) -> None:
-    """Why the samples trim password.txt: the newline is not part of the passphrase."""
+    content = any_certificate.password_file.read_bytes()
+    assert len(content) == 32
+    assert content.strip() == content
+
+
+def test_password_is_made_of_ascii_letters_and_digits_only(
+    tmp_path: Path, payment_key: rsa.RSAPrivateKey
+) -> None:
+    """Characters every sample reads alike; checked over many passwords, not one."""
+    passwords = [
+        generate_certificate(
+            tmp_path / str(number), private_key=payment_key
+        ).password_file.read_text(encoding="ascii")
+        for number in range(20)
+    ]
+    assert all(password.isascii() and password.isalnum() for password in passwords)
+
+
+def test_private_key_decrypts_with_the_password_file_as_it_is(
+    any_certificate: CertificateFolder,
+) -> None:
+    """The PHP, Java and Go samples pass the bytes of password.txt untrimmed to the decoder."""
     pem = any_certificate.private_key.read_bytes()
     content = any_certificate.password_file.read_bytes()
-    with pytest.raises(ValueError, match="password"):
-        serialization.load_pem_private_key(pem, password=content)
-    assert isinstance(
-        serialization.load_pem_private_key(pem, password=content.strip()), rsa.RSAPrivateKey
-    )
+    assert isinstance(serialization.load_pem_private_key(pem, password=content), rsa.RSAPrivateKey)
 
 
 def test_public_pem_is_the_public_half_of_the_private_key(
@@ -176,11 +186,11 @@ def test_generate_certificate_makes_a_fresh_key_when_none_is_given(tmp_path: Pat
 
 
 @posix_only
-@pytest.mark.parametrize("legacy_pem", [False, True], ids=["pkcs8", "legacy"])
+@pytest.mark.parametrize("pkcs8", [False, True], ids=["legacy", "pkcs8"])
 def test_private_files_are_readable_by_the_owner_only(
-    tmp_path: Path, payment_key: rsa.RSAPrivateKey, legacy_pem: bool
+    tmp_path: Path, payment_key: rsa.RSAPrivateKey, pkcs8: bool
 ) -> None:
-    created = generate_certificate(tmp_path, private_key=payment_key, legacy_pem=legacy_pem)
+    created = generate_certificate(tmp_path, private_key=payment_key, pkcs8=pkcs8)
     assert stat.S_IMODE(created.private_key.stat().st_mode) == 0o600
     assert stat.S_IMODE(created.password_file.stat().st_mode) == 0o600
 
@@ -233,6 +243,44 @@ def test_keys_force_replaces_symlinked_key_files_and_never_writes_through_them(
     assert stat.S_IMODE((folder / "private.pem").stat().st_mode) == 0o600
 
 
+def assert_shaped_like_alikassas_archive(certificate: CertificateFolder) -> None:
+    """Legacy encrypted PEM that the untrimmed bytes of password.txt decrypt."""
+    pem = certificate.private_key.read_bytes()
+    assert pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n")
+    password = certificate.password_file.read_bytes()
+    assert not password.endswith(b"\n")
+    assert isinstance(serialization.load_pem_private_key(pem, password=password), rsa.RSAPrivateKey)
+
+
+def test_the_sandbox_hands_out_certificate_folders_shaped_like_alikassas_archive(
+    tmp_path: Path,
+) -> None:
+    with Sandbox(key_size=1024) as sandbox:
+        merchant = sandbox.create_merchant(tmp_path / "payment")
+        assert_shaped_like_alikassas_archive(merchant.payment_certificate)
+        assert_shaped_like_alikassas_archive(sandbox.notification_certificate)
+        pkcs8 = sandbox.create_merchant(tmp_path / "pkcs8", pkcs8=True)
+    assert pkcs8.payment_certificate.private_key.read_bytes().startswith(
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+    )
+
+
+def test_paymux_keys_writes_alikassas_form_unless_asked_for_pkcs8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from paymux.cli import main
+
+    assert main(["keys", str(tmp_path / "default"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "legacy-pem"
+    assert_shaped_like_alikassas_archive(CertificateFolder(tmp_path / "default"))
+
+    assert main(["keys", str(tmp_path / "pkcs8"), "--pkcs8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "pkcs8"
+    pem = (tmp_path / "pkcs8" / "private.pem").read_bytes()
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+    Signer.from_certificate_dir(tmp_path / "pkcs8")
+
+
 # -- loading a Signer ----------------------------------------------------------------------------
 
 
@@ -244,11 +292,11 @@ def test_signer_loads_a_certificate_folder_in_either_format(
 
 
 def test_both_formats_hold_the_same_key_and_sign_identically(
-    certificate: CertificateFolder, legacy_certificate: CertificateFolder
+    certificate: CertificateFolder, pkcs8_certificate: CertificateFolder
 ) -> None:
     """PKCS#1 v1.5 signatures are deterministic: the same key gives the same bytes."""
-    pkcs8 = Signer.from_certificate_dir(certificate.path)
-    legacy = Signer.from_certificate_dir(legacy_certificate.path)
+    pkcs8 = Signer.from_certificate_dir(pkcs8_certificate.path)
+    legacy = Signer.from_certificate_dir(certificate.path)
     assert pkcs8.sign(MESSAGE) == legacy.sign(MESSAGE)
 
 
@@ -264,11 +312,12 @@ def test_from_files_takes_the_password_as_text_or_bytes(
 
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "", "  \n\n"], ids=repr)
 def test_from_files_trims_the_password_file(
-    certificate: CertificateFolder, verifier: Verifier, tmp_path: Path, ending: str
+    any_certificate: CertificateFolder, verifier: Verifier, tmp_path: Path, ending: str
 ) -> None:
+    """A password.txt saved by an editor often ends with a newline; it still opens the key."""
     password_file = tmp_path / "password.txt"
-    password_file.write_bytes((password_of(certificate) + ending).encode("ascii"))
-    signer = Signer.from_files(certificate.private_key, password_file=password_file)
+    password_file.write_bytes((password_of(any_certificate) + ending).encode("ascii"))
+    signer = Signer.from_files(any_certificate.private_key, password_file=password_file)
     verifier.verify(MESSAGE, signer.sign(MESSAGE))
 
 

@@ -8,13 +8,19 @@ framework might offer it. One sandbox, shop endpoint and provider serve the whol
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import paymux
@@ -22,7 +28,7 @@ from paymux import NotificationInput, NotificationKind, Payment, PaymentStatus
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder, Signer, phpjson
 from paymux.providers.alikassa.keys import load_private_key, read_password
 from paymux.providers.alikassa.sandbox import Sandbox
-from paymux.providers.alikassa.schemas import NOTIFICATION_FIELDS
+from paymux.providers.alikassa.schemas import NOTIFICATION_FIELDS, NULLABLE_NOTIFICATION_FIELDS
 from support import Receiver, payment_request
 
 # -- the shop: one sandbox, one endpoint, one provider for the module ------------------------
@@ -36,16 +42,19 @@ class Shop:
     payment_certificate: CertificateFolder
 
 
-@pytest.fixture(scope="module")
-def shop(
+@contextmanager
+def running_shop(
     notification_certificate: CertificateFolder,
     payment_key: rsa.RSAPrivateKey,
-    tmp_path_factory: pytest.TempPathFactory,
+    folder: Path,
+    *,
+    omit_empty_notification_fields: bool = False,
 ) -> Iterator[Shop]:
-    with Sandbox(notification_certificate=notification_certificate.path) as sandbox:
-        merchant = sandbox.create_merchant(
-            tmp_path_factory.mktemp("shop") / "payment", private_key=payment_key
-        )
+    with Sandbox(
+        notification_certificate=notification_certificate.path,
+        omit_empty_notification_fields=omit_empty_notification_fields,
+    ) as sandbox:
+        merchant = sandbox.create_merchant(folder / "payment", private_key=payment_key)
         receiver = Receiver()
         try:
             provider = paymux.connect(merchant.settings)
@@ -54,6 +63,35 @@ def shop(
                 yield Shop(sandbox, receiver, provider, merchant.payment_certificate)
         finally:
             receiver.close()
+
+
+@pytest.fixture(scope="module")
+def shop(
+    notification_certificate: CertificateFolder,
+    payment_key: rsa.RSAPrivateKey,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Shop]:
+    """A gateway that sends every field, an empty one as an empty string."""
+    with running_shop(
+        notification_certificate, payment_key, tmp_path_factory.mktemp("shop")
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def omitting_shop(
+    notification_certificate: CertificateFolder,
+    payment_key: rsa.RSAPrivateKey,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Shop]:
+    """A gateway that leaves empty nullable fields out, as PHP signs them: null."""
+    with running_shop(
+        notification_certificate,
+        payment_key,
+        tmp_path_factory.mktemp("omitting-shop"),
+        omit_empty_notification_fields=True,
+    ) as running:
+        yield running
 
 
 def deliver(
@@ -253,6 +291,108 @@ def test_a_canceled_payment_has_no_paid_amount_or_fee(shop: Shop) -> None:
     assert notification.payment.is_partial is False
 
 
+# -- a gateway that leaves empty fields out, signed as null --------------------------------
+
+
+@pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
+def test_a_notification_that_leaves_out_its_empty_fields_verifies_in_every_form(
+    omitting_shop: Shop, form: Form, published: list[Payment]
+) -> None:
+    path = deliver(omitting_shop, "cancel", description=None)
+    assert NULLABLE_NOTIFICATION_FIELDS.isdisjoint(params_of(path))
+
+    notification = omitting_shop.provider.parse_notification(form(path, omitting_shop.receiver.url))
+
+    assert notification.payment.status is PaymentStatus.CANCELED
+    assert notification.payment.paid_amount is None
+    assert notification.payment.fee is None
+    assert NULLABLE_NOTIFICATION_FIELDS.isdisjoint(notification.fields)
+    assert published == [notification.payment]
+
+
+def test_a_paid_notification_that_leaves_out_only_an_empty_desc_verifies(
+    omitting_shop: Shop,
+) -> None:
+    params = params_of(deliver(omitting_shop, paid_amount=Decimal("200.00"), description=""))
+    assert "desc" not in params
+    assert params["payment_amount"] == "200.000000000"
+
+    notification = omitting_shop.provider.parse_notification(params)
+
+    assert notification.payment.paid_amount == Decimal("200")
+    assert notification.payment.fee == Decimal("6")
+    assert "desc" not in notification.fields
+
+
+def test_a_description_is_still_sent_by_a_gateway_that_leaves_out_empty_fields(
+    omitting_shop: Shop,
+) -> None:
+    notification = omitting_shop.provider.parse_notification(
+        deliver(omitting_shop, "cancel", description=EVERY_HARD_CHARACTER)
+    )
+
+    assert notification.fields["desc"] == EVERY_HARD_CHARACTER
+    assert {"payment_amount", "commission_amount"}.isdisjoint(notification.fields)
+
+
+@pytest.mark.parametrize("name", sorted(NULLABLE_NOTIFICATION_FIELDS))
+def test_a_left_out_field_is_null_not_an_empty_string(
+    omitting_shop: Shop, published: list[Payment], name: str
+) -> None:
+    """Signed as null, the field verifies only while absent: given as "" it is another value."""
+    params = params_of(deliver(omitting_shop, "fail", description=None))
+    omitting_shop.provider.parse_notification(params)
+    published.clear()
+
+    for value in ("", "0"):
+        with pytest.raises(paymux.SignatureError, match="does not match"):
+            omitting_shop.provider.parse_notification({**params, name: value})
+    assert published == []
+
+
+def test_an_empty_field_sent_as_an_empty_string_stays_one(shop: Shop) -> None:
+    """A gateway that sends every field signs an empty one as "": leaving it out breaks that."""
+    params = params_of(deliver(shop, "cancel", description=""))
+    assert all(params[name] == "" for name in NULLABLE_NOTIFICATION_FIELDS)
+    notification = shop.provider.parse_notification(params)
+    assert notification.fields["desc"] == ""
+
+    for name in NULLABLE_NOTIFICATION_FIELDS:
+        incomplete = {key: value for key, value in params.items() if key != name}
+        with pytest.raises(paymux.SignatureError, match="does not match"):
+            shop.provider.parse_notification(incomplete)
+
+
+def test_paymux_sandbox_leaves_empty_fields_out_when_asked(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """`paymux sandbox --omit-empty-notification-fields`, run as a command, notifies that way."""
+    config = tmp_path / "sandbox.toml"
+    command = [sys.executable, "-m", "paymux.cli", "sandbox", "--port", "0"]
+    options = ["--config-out", str(config), "--omit-empty-notification-fields"]
+    environment = {name: value for name, value in os.environ.items() if "PAYMUX" not in name}
+    with subprocess.Popen(
+        [*command, *options], stdout=subprocess.PIPE, text=True, env=environment
+    ) as running:
+        try:
+            assert running.stdout is not None
+            url = running.stdout.readline().split()[-1]
+            for line in running.stdout:
+                if line.startswith("Ctrl-C stops it."):
+                    break
+            with paymux.connect(config=paymux.load_config(config, environ={})) as provider:
+                created = provider.create(payment_request(notification_url=receiver.url))
+                settle = f"{url}/sandbox/payments/{created.id}/settle"
+                requests.post(settle, json={"status": "cancel"}, timeout=30).raise_for_status()
+                path = receiver.wait_for(1)[0]
+                notification = provider.parse_notification(path)
+        finally:
+            running.send_signal(signal.SIGINT)
+            running.wait(timeout=30)
+    assert NULLABLE_NOTIFICATION_FIELDS.isdisjoint(params_of(path))
+    assert notification.payment.status is PaymentStatus.CANCELED
+
+
 def test_a_payout_notification_is_of_kind_payout(
     delivered: dict[str, str], gateway_signer: Signer, shop: Shop
 ) -> None:
@@ -343,13 +483,29 @@ def test_a_malformed_sign_is_refused(
     assert published == []
 
 
-@pytest.mark.parametrize("name", [*NOTIFICATION_FIELDS, "sign"])
-def test_a_notification_missing_any_field_is_refused(
+REQUIRED_FIELDS = [name for name in NOTIFICATION_FIELDS if name not in NULLABLE_NOTIFICATION_FIELDS]
+
+
+@pytest.mark.parametrize("name", [*REQUIRED_FIELDS, "sign"])
+def test_a_notification_missing_a_field_that_cannot_be_null_is_refused(
     shop: Shop, delivered: dict[str, str], published: list[Payment], name: str
 ) -> None:
     incomplete = {key: value for key, value in delivered.items() if key != name}
 
     with pytest.raises(paymux.SignatureError, match=f"missing {name}"):
+        shop.provider.parse_notification(incomplete)
+    assert published == []
+
+
+@pytest.mark.parametrize("name", sorted(NULLABLE_NOTIFICATION_FIELDS))
+def test_leaving_out_a_nullable_field_that_was_signed_with_a_value_breaks_the_signature(
+    shop: Shop, delivered: dict[str, str], published: list[Payment], name: str
+) -> None:
+    """An absent field is rebuilt as null, never as the value that was signed."""
+    assert delivered[name] != ""
+    incomplete = {key: value for key, value in delivered.items() if key != name}
+
+    with pytest.raises(paymux.SignatureError, match="does not match"):
         shop.provider.parse_notification(incomplete)
     assert published == []
 

@@ -17,10 +17,10 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import requests
 
@@ -32,11 +32,7 @@ from paymux.providers.alikassa.keys import (
     PASSWORD_FILE,
     PRIVATE_KEY_FILE,
     PUBLIC_KEY_FILE,
-    CertificateFolder,
     generate_certificate,
-    load_private_key,
-    load_public_key,
-    read_password,
 )
 from paymux.providers.alikassa.provider import AliKassaProvider
 from paymux.providers.alikassa.sandbox import (
@@ -81,7 +77,7 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         "'paymux create',\n'status' and 'verify-notification' in another terminal talk to this "
         "sandbox.",
         epilog="Example, in two terminals:\n"
-        "  paymux sandbox --config-out sandbox.toml\n"
+        "  paymux sandbox --state .sandbox --config-out sandbox.toml\n"
         "  PAYMUX_CONFIG=sandbox.toml paymux create --amount 500.00 --order-id 1001 \\\n"
         "      --service payment_card_rub_hpp --ip 203.0.113.7 --user-agent Mozilla/5.0",
     )
@@ -104,7 +100,15 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="DIR",
         help="the merchant's payment certificate folder: an existing one (e.g. from "
         "'paymux keys') is used as it is, an empty one gets a new certificate "
-        "(default: a temporary folder)",
+        "(default: the --state folder's, else a temporary folder)",
+    )
+    sandbox.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the sandbox in DIR across restarts: its accounts, keys and payments "
+        "(made if need be); a sandbox started again with it takes the same configuration",
     )
     sandbox.add_argument(
         "--config-out",
@@ -120,7 +124,8 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         default=[],
         type=_fault_rate,
         metavar="NAME=RATE",
-        help="misbehave on this share of requests, e.g. internal_error=0.3 (repeatable; "
+        help="misbehave on this share of creates, e.g. internal_error=0.3, or of status "
+        "calls, e.g. status:internal_error=0.2 (repeatable; "
         f"faults: {', '.join(fault.value for fault in Fault)})",
     )
     sandbox.add_argument(
@@ -130,6 +135,12 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         "--maintenance",
         action="store_true",
         help='answer every create with "Technical works." (maintenance mode)',
+    )
+    sandbox.add_argument(
+        "--omit-empty-notification-fields",
+        action="store_true",
+        help="leave an empty payment_amount, commission_amount or desc out of notifications "
+        "(signed as null, as the gateway may send them)",
     )
     sandbox.set_defaults(
         handler=lambda args: run_sandbox(functools.partial(print, flush=True), args)
@@ -145,17 +156,18 @@ def add_commands(subcommands: argparse._SubParsersAction[argparse.ArgumentParser
         "without --force.",
         epilog="Examples:\n"
         "  paymux keys certs/payment\n"
-        "  paymux keys certs/payment --legacy-pem --key-size 4096\n"
+        "  paymux keys certs/payment --pkcs8 --key-size 4096\n"
         "  paymux sandbox --certificates certs/payment",
     )
     keys.add_argument(
         "folder", type=Path, metavar="DIR", help="the folder to write (made if need be)"
     )
     keys.add_argument(
-        "--legacy-pem",
+        "--pkcs8",
         action="store_true",
-        help="write the private key as legacy OpenSSL PEM (BEGIN RSA PRIVATE KEY, "
-        "Proc-Type: 4,ENCRYPTED) instead of PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY)",
+        help="write the private key as PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY) instead of legacy "
+        "OpenSSL PEM (BEGIN RSA PRIVATE KEY, Proc-Type: 4,ENCRYPTED), the form of AliKassa's "
+        "archives that its Go and Java samples need",
     )
     keys.add_argument(
         "--key-size", type=_key_size, default=2048, metavar="BITS", help="default: 2048"
@@ -327,7 +339,7 @@ def _money(amount: Decimal | None) -> str:
 def run_sandbox(out: Out, args: argparse.Namespace) -> int:
     """Serve the sandbox until Ctrl-C (or SIGTERM); print where everything is."""
     try:
-        FaultPlan(dict(args.fault))
+        FaultPlan(_rates(args, "create"), status_rates=_rates(args, "status"))
     except ValueError as error:
         print(f"paymux sandbox: --fault: {error}", file=sys.stderr)
         return 2
@@ -346,11 +358,7 @@ def _serve_sandbox(out: Out, args: argparse.Namespace, config_out: Path | None) 
         _listening_sandbox(args) as sandbox,
     ):
         sandbox.maintenance = args.maintenance
-        if args.certificates is None:
-            merchant = sandbox.create_merchant(Path(workdir) / "payment")
-            whose = "new, removed when the sandbox stops"
-        else:
-            merchant, whose = _merchant_from(sandbox, args.certificates)
+        merchant, whose = _merchant_of(sandbox, args.certificates, Path(workdir))
         if config_out is not None:
             _write_config(config_out, sandbox_config(sandbox, merchant))
         url = sandbox.url
@@ -361,7 +369,7 @@ def _serve_sandbox(out: Out, args: argparse.Namespace, config_out: Path | None) 
         out(f"  digest:        {sandbox.gateway.digest}")
         out(f"  services:      {', '.join(_service_text(s) for s in _services(sandbox))}")
         if args.fault or args.maintenance:
-            faults = [f"{fault.value}={rate}" for fault, rate in args.fault]
+            faults = [str(rate) for rate in args.fault]
             out(f"  faults:        {', '.join(faults + ['maintenance'] * args.maintenance)}")
         out("keys:")
         out(
@@ -372,6 +380,11 @@ def _serve_sandbox(out: Out, args: argparse.Namespace, config_out: Path | None) 
             f"  notification public key: {sandbox.notification_certificate.public_key} "
             "(verifies the sandbox's notifications)"
         )
+        if sandbox.state is not None:
+            out(
+                f"state:           {sandbox.state.file} ({len(sandbox.payments())} payments "
+                "kept; the accounts, keys and payments outlive this sandbox)"
+            )
         if config_out is None:
             out("settings for paymux.connect():")
             for key, value in merchant.settings.items():
@@ -381,7 +394,7 @@ def _serve_sandbox(out: Out, args: argparse.Namespace, config_out: Path | None) 
             shown = shlex.quote(str(config_out.resolve()))
             out(
                 f"config: wrote {config_out} (instance {SANDBOX_INSTANCE!r}, "
-                "valid while this sandbox runs). In another terminal:"
+                f"{_validity(sandbox)}). In another terminal:"
             )
             out(f"  export PAYMUX_CONFIG={shown}")
             out(
@@ -404,8 +417,11 @@ def _listening_sandbox(args: argparse.Namespace) -> Sandbox:
             host=args.host,
             port=args.port,
             digest=args.digest,
-            fault_rates=dict(args.fault),
+            state_dir=args.state,
+            fault_rates=_rates(args, "create"),
+            status_fault_rates=_rates(args, "status"),
             fault_seed=args.fault_seed,
+            omit_empty_notification_fields=args.omit_empty_notification_fields,
         )
     except OSError as error:
         raise ConfigurationError(
@@ -414,13 +430,27 @@ def _listening_sandbox(args: argparse.Namespace) -> Sandbox:
         ) from None
 
 
-def _merchant_from(sandbox: Sandbox, folder: Path) -> tuple[Merchant, str]:
+def _merchant_of(
+    sandbox: Sandbox, certificates: Path | None, workdir: Path
+) -> tuple[Merchant, str]:
+    """The merchant of --certificates, else of the state folder, else a temporary one; and
+    whose its certificate is."""
+    if certificates is not None:
+        folder, kept = certificates, "yours"
+    elif sandbox.state is not None:
+        folder, kept = sandbox.state.payment_folder, "kept in the state folder"
+    else:
+        return sandbox.create_merchant(workdir / "payment"), "new, removed when the sandbox stops"
     try:
-        return _merchant_in(sandbox, folder.resolve())
+        new = not any((folder / name).exists() for name in CERTIFICATE_FILES)
+        merchant = sandbox.merchant(folder.resolve())
     except OSError as error:
         raise CertificateError(
             f"cannot use {folder} as the certificate folder: {error.strerror or error}"
         ) from None
+    if not new:
+        return merchant, kept
+    return merchant, "new" if certificates is not None else f"new, {kept}"
 
 
 def _write_config(path: Path, text: str) -> None:
@@ -442,20 +472,47 @@ def _port(text: str) -> int:
     return port
 
 
-def _fault_rate(text: str) -> tuple[Fault, float]:
-    """`--fault NAME=RATE`: a sandbox fault and the share of requests it spoils."""
-    name, _, rate = text.partition("=")
+@dataclass(frozen=True)
+class _FaultRate:
+    """One `--fault`: the operation it spoils, the fault and the share of requests."""
+
+    on: str
+    fault: Fault
+    rate: float
+
+    def __str__(self) -> str:
+        where = "" if self.on == "create" else f"{self.on}:"
+        return f"{where}{self.fault.value}={self.rate}"
+
+
+FAULT_OPERATIONS = ("create", "status")
+"""What `--fault` can spoil, named before the fault (`status:`); create by default."""
+
+
+def _fault_rate(text: str) -> _FaultRate:
+    """`--fault [OPERATION:]NAME=RATE`: a sandbox fault and the share of requests it spoils."""
+    target, _, rate = text.partition("=")
+    on, _, name = target.rpartition(":")
     try:
         fault = Fault(name.strip().replace("-", "_"))
         share = float(rate or "1")
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected NAME=RATE with NAME one of {', '.join(f.value for f in Fault)} "
+            f"expected [status:]NAME=RATE with NAME one of {', '.join(f.value for f in Fault)} "
             "and RATE from 0 to 1"
         ) from None
+    if on.strip() not in ("", *FAULT_OPERATIONS):
+        raise argparse.ArgumentTypeError(
+            f"{on!r}: a fault spoils one of {', '.join(FAULT_OPERATIONS)}"
+        )
     if not 0 <= share <= 1:
         raise argparse.ArgumentTypeError("RATE must be from 0 to 1")
-    return fault, share
+    return _FaultRate(on.strip() or "create", fault, share)
+
+
+def _rates(args: argparse.Namespace, on: str) -> dict[Fault, float]:
+    """The `--fault` rates for operation `on`."""
+    return {each.fault: each.rate for each in args.fault if each.on == on}
 
 
 SANDBOX_INSTANCE = "sandbox"
@@ -467,7 +524,7 @@ def sandbox_config(sandbox: Sandbox, merchant: Merchant) -> str:
     services = _services(sandbox)
     lines = [
         f"{_CONFIG_MARK} at {sandbox.url},",
-        "# written by `paymux sandbox`: valid while that sandbox runs.",
+        f"# written by `paymux sandbox`: {_validity(sandbox)}.",
         "# Use it with: PAYMUX_CONFIG=<this file> paymux create ... / paymux status ...",
         f"default = {_toml_string(SANDBOX_INSTANCE)}",
         "",
@@ -491,12 +548,12 @@ def run_keys(out: Out, args: argparse.Namespace) -> int:
             "(the old key is lost)"
         )
     try:
-        made = generate_certificate(folder, key_size=args.key_size, legacy_pem=args.legacy_pem)
+        made = generate_certificate(folder, key_size=args.key_size, pkcs8=args.pkcs8)
     except OSError as error:
         raise CertificateError(
             f"cannot write the certificate to {folder}: {error.strerror or error}"
         ) from None
-    form = "legacy-pem" if args.legacy_pem else "pkcs8"
+    form = "pkcs8" if args.pkcs8 else "legacy-pem"
     if args.json:
         print_json(
             {
@@ -509,7 +566,7 @@ def run_keys(out: Out, args: argparse.Namespace) -> int:
             }
         )
         return 0
-    described = "legacy OpenSSL PEM (Proc-Type: 4,ENCRYPTED)" if args.legacy_pem else "PKCS#8 PEM"
+    described = "PKCS#8 PEM" if args.pkcs8 else "legacy OpenSSL PEM (Proc-Type: 4,ENCRYPTED)"
     out(f"wrote an AliKassa-style certificate (RSA {args.key_size}, {described}) to {folder}:")
     out("  private.pem   the private key, encrypted with the password in password.txt (mode 0600)")
     out("  password.txt  its password (mode 0600)")
@@ -523,35 +580,11 @@ def run_keys(out: Out, args: argparse.Namespace) -> int:
 CERTIFICATE_FILES = (PRIVATE_KEY_FILE, PASSWORD_FILE, PUBLIC_KEY_FILE)
 
 
-def _merchant_in(sandbox: Sandbox, folder: Path) -> tuple[Merchant, str]:
-    """Register the certificate in `folder` with the sandbox, or make one there if it is empty.
-
-    An existing certificate is checked (its password opens its private key, and public.pem is
-    that key's) and left untouched.
-    """
-    existing = [name for name in CERTIFICATE_FILES if (folder / name).exists()]
-    if not existing:
-        return sandbox.create_merchant(folder), "new"
-    if len(existing) < len(CERTIFICATE_FILES):
-        missing = [name for name in CERTIFICATE_FILES if name not in existing]
-        raise CertificateError(f"{folder} has {', '.join(existing)} but no {', '.join(missing)}")
-    certificate = CertificateFolder(folder)
-    private_key = load_private_key(
-        certificate.private_key.read_bytes(), read_password(certificate.password_file)
-    )
-    public_pem = certificate.public_key.read_bytes()
-    if private_key.public_key().public_numbers() != load_public_key(public_pem).public_numbers():
-        raise CertificateError(f"{certificate.public_key} is not the public key of private.pem")
-    account = sandbox.register_account(public_pem)
-    settings: dict[str, Any] = {
-        "provider": "alikassa",
-        "account": account,
-        "certificate_dir": str(folder),
-        "notification_public_key": str(sandbox.notification_certificate.public_key),
-        "base_url": sandbox.url,
-        "digest": sandbox.gateway.digest,
-    }
-    return Merchant(account=account, payment_certificate=certificate, settings=settings), "yours"
+def _validity(sandbox: Sandbox) -> str:
+    """How long a configuration written for `sandbox` holds."""
+    if sandbox.state is None:
+        return "valid while this sandbox runs"
+    return f"valid whenever a sandbox runs on this address with --state {sandbox.state.path}"
 
 
 def _check_replaceable(path: Path) -> None:
@@ -599,7 +632,11 @@ class _Stopped(Exception):
 
 @contextlib.contextmanager
 def _sigterm_stops() -> Iterator[None]:
-    """Within, SIGTERM raises `_Stopped` (on the main thread only; signals go nowhere else)."""
+    """Within, SIGTERM and SIGINT raise `_Stopped` (on the main thread; signals go nowhere else).
+
+    SIGINT is set explicitly: a shell starts background jobs with it ignored, and the
+    sandbox says "Ctrl-C stops it" wherever it was started from.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -607,8 +644,9 @@ def _sigterm_stops() -> Iterator[None]:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise _Stopped
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -1,8 +1,9 @@
 """AliKassa's RSA certificates: loading, signing, verifying, and making throw-away ones.
 
-AliKassa hands out each "API certificate" as a folder: `private.pem` (encrypted), `password.txt`
-(its passphrase, maybe with a trailing newline) and `public.pem` (the only part AliKassa keeps).
-Both legacy OpenSSL PEM (`Proc-Type: 4,ENCRYPTED`) and PKCS#8 encrypted PEM load.
+AliKassa hands out each "API certificate" as a folder: `private.pem` (legacy OpenSSL PEM,
+`Proc-Type: 4,ENCRYPTED`), `password.txt` (its passphrase, no trailing newline) and `public.pem`
+(the only part AliKassa keeps). Reading is more tolerant than the gateway's samples: PKCS#8
+encrypted PEM loads too, and whitespace around the password is trimmed.
 
 Signatures are RSA PKCS#1 v1.5 over the exact bytes, base64-encoded; the digest is SHA-1 in
 AliKassa's samples and SHA-256 in some newer ones, so it is a setting.
@@ -19,6 +20,7 @@ import base64
 import binascii
 import os
 import secrets
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +39,10 @@ PRIVATE_KEY_FILE = "private.pem"
 PASSWORD_FILE = "password.txt"  # noqa: S105 - a file name, not a password
 PUBLIC_KEY_FILE = "public.pem"
 
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+"""Characters every sample reads alike, whether it trims, decodes or passes raw bytes."""
+PASSWORD_LENGTH = 32
+
 Password = Secret[str | bytes]
 
 
@@ -48,7 +54,10 @@ def _hash(digest: str) -> hashes.HashAlgorithm:
 
 
 def read_password(path: Path) -> Secret[bytes]:
-    """The passphrase in a `password.txt`, without surrounding whitespace (as the samples trim)."""
+    """The passphrase in a `password.txt`, without surrounding whitespace.
+
+    AliKassa's files have none, but one saved by an editor often ends with a newline.
+    """
     try:
         return Secret(path.read_bytes().strip())
     except OSError as error:
@@ -192,22 +201,24 @@ def generate_certificate(
     folder: str | os.PathLike[str],
     *,
     key_size: int = 2048,
-    legacy_pem: bool = False,
+    pkcs8: bool = False,
     private_key: rsa.RSAPrivateKey | None = None,
 ) -> CertificateFolder:
-    """Write a certificate folder shaped like AliKassa's: encrypted `private.pem`,
-    `password.txt` (with a trailing newline, as downloaded) and `public.pem`.
+    """Write a certificate folder shaped like AliKassa's, so the gateway's own samples read it:
+    `private.pem` as legacy encrypted PEM (`BEGIN RSA PRIVATE KEY`, `Proc-Type: 4,ENCRYPTED`;
+    the Go and Java samples read no other form), `password.txt` without a trailing newline (the
+    PHP, Java and Go samples do not trim it) and `public.pem`.
 
-    `legacy_pem` writes `BEGIN RSA PRIVATE KEY` with `Proc-Type: 4,ENCRYPTED` instead of PKCS#8.
+    `pkcs8` writes `BEGIN ENCRYPTED PRIVATE KEY` instead, for tools that want PKCS#8.
     """
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
     key = private_key or rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-    password = Secret(secrets.token_urlsafe(24))
+    password = Secret(_new_password())
     private_format = (
-        serialization.PrivateFormat.TraditionalOpenSSL
-        if legacy_pem
-        else serialization.PrivateFormat.PKCS8
+        serialization.PrivateFormat.PKCS8
+        if pkcs8
+        else serialization.PrivateFormat.TraditionalOpenSSL
     )
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -216,12 +227,16 @@ def generate_certificate(
     )
     created = CertificateFolder(path)
     _write_new(created.private_key, pem, 0o600)
-    _write_new(created.password_file, (password.reveal() + "\n").encode("ascii"), 0o600)
+    _write_new(created.password_file, password.reveal().encode("ascii"), 0o600)
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     _write_new(created.public_key, public_pem, 0o644)
     return created
+
+
+def _new_password() -> str:
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:

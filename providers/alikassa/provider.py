@@ -128,6 +128,15 @@ def _short(error: PaymuxError) -> str:
     return error.message.split(";")[0].removeprefix("create: ").removeprefix("status: ")
 
 
+def _notification_message(params: Mapping[str, str]) -> bytes:
+    """What the gateway signs, as its documented PHP check rebuilds it: `json_encode` of the
+    eleven fields in order, `id` as an integer, a field left out as null."""
+    values: dict[str, str | int | None] = {
+        name: params.get(name) for name in schemas.NOTIFICATION_FIELDS
+    }
+    return phpjson.dumps_bytes({**values, "id": int(params["id"])})
+
+
 class AliKassaProvider(Provider):
     """One AliKassa merchant account. Keys are loaded once; connections are pooled."""
 
@@ -320,15 +329,17 @@ class AliKassaProvider(Provider):
 
     def parse_notification(self, data: NotificationInput) -> Notification:
         params = notification_params(data)
-        missing = [name for name in (*schemas.NOTIFICATION_FIELDS, "sign") if name not in params]
+        missing = [
+            name
+            for name in (*schemas.NOTIFICATION_FIELDS, "sign")
+            if name not in params and name not in schemas.NULLABLE_NOTIFICATION_FIELDS
+        ]
         if missing:
             raise SignatureError(f"notification is missing {', '.join(missing)}")
         if not _INTEGER.fullmatch(params["id"]):
             raise SignatureError("notification id is not an integer")
-        signed = {name: params[name] for name in schemas.NOTIFICATION_FIELDS}
-        self._notification_verifier().verify(
-            phpjson.dumps_bytes({**signed, "id": int(params["id"])}), params["sign"]
-        )
+        signed = {name: params[name] for name in schemas.NOTIFICATION_FIELDS if name in params}
+        self._notification_verifier().verify(_notification_message(params), params["sign"])
         if params["account"] != self.account:
             raise SignatureError("notification is for another AliKassa account")
         try:

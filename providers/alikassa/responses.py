@@ -23,7 +23,7 @@ from paymux.errors import (
     ProviderValidationError,
     UnknownService,
 )
-from paymux.models import Payment, PaymentStatus
+from paymux.models import Payment, PaymentDestination, PaymentStatus
 from paymux.providers.alikassa import schemas
 from paymux.transport import Response
 
@@ -129,7 +129,8 @@ def status_of(text: str, response: Response | None = None) -> PaymentStatus:
 def created_payment(
     response: Response, amount: Decimal | None, order_id: str, currency: str | None
 ) -> Payment:
-    """The payment a successful `v1/payment` answer describes."""
+    """The payment a successful `v1/payment` answer describes: its payment page, or for a
+    host-to-host card-number service the card the payer transfers to."""
     body = decode(response)
     fields = load(schemas.CREATED, body, response, "create")
     return Payment(
@@ -140,7 +141,18 @@ def created_payment(
         amount=amount,
         currency=currency,
         redirect_url=fields["url"],
+        destination=_destination(fields),
         raw=body,
+    )
+
+
+def _destination(fields: Mapping[str, Any]) -> PaymentDestination | None:
+    if fields["card_number"] is None:
+        return None
+    return PaymentDestination(
+        card_number=fields["card_number"],
+        holder_name=fields["card_holder_name"],
+        bank=fields["bank"],
     )
 
 

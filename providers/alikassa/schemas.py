@@ -102,6 +102,21 @@ class PostCode(fields.Field[str]):
         return str(value)
 
 
+class UserId(fields.Field[str | int]):
+    """The payer's id in the shop's system: text of up to 50 characters, or a whole number."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Must be text of 1 to 50 characters or a whole number."
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, str) and 1 <= len(value) <= 50:
+            return value
+        raise self.make_error("invalid")
+
+
 def _text(maximum: int, *, required: bool = False) -> fields.String:
     return fields.String(required=required, validate=validate.Length(min=1, max=maximum))
 
@@ -118,8 +133,23 @@ def _reference() -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(min=1))
 
 
+def needs_user_agent(service: str) -> bool:
+    """Whether `service` requires `customer_browser_user_agent`.
+
+    Card and SBP payments pass through the payer's browser; a virtual account is paid by bank
+    transfer, and its clients send no user agent.
+    """
+    return not service.startswith("virtual_account_")
+
+
 class CreatePaymentSchema(Schema):
-    """`POST v1/payment` request body. Field order is the documented one."""
+    """`POST v1/payment` request body. Field order is the documented one, then the fields
+    production integrations send besides (`customer_code`: the payer's bank, for card-number
+    and SBP services; `customer_user_id`).
+
+    Fields it has no rule for are refused (what paymux sends is exactly what it knows); the
+    gateway, a Laravel validator, ignores them instead: see `GATEWAY_CREATE_PAYMENT`.
+    """
 
     amount = Amount(required=True)
     order_id = _text(128, required=True)
@@ -136,7 +166,7 @@ class CreatePaymentSchema(Schema):
     customer_post_code = PostCode()
     customer_state = _text(50)
     customer_city = _text(20)
-    customer_browser_user_agent = _text(2000, required=True)
+    customer_browser_user_agent = _text(2000)
     customer_birth_date = fields.Date(format="%Y-%m-%d")
     success_redirect_id = _reference()
     fail_redirect_id = _reference()
@@ -145,6 +175,20 @@ class CreatePaymentSchema(Schema):
     fail_redirect_url = _url()
     notification_endpoint_url = _url()
     project_url = _url(None)
+    customer_code = _text(50)
+    customer_user_id = UserId()
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _user_agent_for_service(
+        self, data: dict[str, Any], original: dict[str, Any], **kwargs: Any
+    ) -> None:
+        service = original.get("service")
+        if (
+            isinstance(service, str)
+            and needs_user_agent(service)
+            and "customer_browser_user_agent" not in original
+        ):
+            raise ValidationError("Missing data for required field.", "customer_browser_user_agent")
 
 
 class StatusRequestSchema(Schema):
@@ -165,10 +209,19 @@ class CreatedSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    url = fields.String(required=True)
+    url = fields.String(load_default=None, allow_none=True)
     payment_status = fields.String(required=True)
     id = fields.Integer(required=True)
     uuid = fields.String(load_default=None, allow_none=True)
+    card_number = fields.String(data_key="cardNumber", load_default=None, allow_none=True)
+    card_holder_name = fields.String(data_key="cardHolderName", load_default=None, allow_none=True)
+    bank = fields.String(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _somewhere_to_pay(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """A payment page, or the card a host-to-host service has the payer transfer to."""
+        if data["url"] is None and data["card_number"] is None:
+            raise ValidationError("Neither a payment page url nor a cardNumber to pay to.", "url")
 
 
 class StatusSchema(Schema):
@@ -219,6 +272,9 @@ NOTIFICATION_FIELDS = (
 )
 """The signed notification fields, in the order the gateway signs them."""
 
+NULLABLE_NOTIFICATION_FIELDS = frozenset({"payment_amount", "commission_amount", "desc"})
+"""Fields a notification may leave out when empty: the gateway's PHP check signs them as null."""
+
 
 class NotificationSchema(Schema):
     """A notification's query parameters, once its signature has been verified."""
@@ -231,15 +287,17 @@ class NotificationSchema(Schema):
     order_id = fields.String(required=True)
     payment_status = fields.String(required=True)
     amount = WireDecimal(required=True, allow_none=True)
-    payment_amount = WireDecimal(required=True, allow_none=True)
-    commission_amount = WireDecimal(required=True, allow_none=True)
+    payment_amount = WireDecimal(load_default=None, allow_none=True)
+    commission_amount = WireDecimal(load_default=None, allow_none=True)
     is_partial_payment = Flag(required=True)
     account = fields.String(required=True)
     service = fields.String(required=True)
-    desc = fields.String(required=True)
+    desc = fields.String(load_default=None)
 
 
 CREATE_PAYMENT = CreatePaymentSchema()
+GATEWAY_CREATE_PAYMENT = CreatePaymentSchema(unknown=EXCLUDE)
+"""What the gateway accepts: the same rules, and a field without a rule is ignored, not refused."""
 STATUS_REQUEST = StatusRequestSchema()
 CREATED = CreatedSchema()
 STATUS = StatusSchema()

@@ -18,8 +18,11 @@ OPTIONS = (
     "fail_redirect_id",
     "notification_endpoint_id",
     "project_url",
+    "customer_code",
+    "customer_user_id",
 )
-"""The AliKassa-specific keys a `PaymentRequest.options` may hold."""
+"""The AliKassa-specific keys a `PaymentRequest.options` may hold (`customer_code`: the payer's
+bank, for card-number and SBP services; `customer_user_id`: the payer's id in the shop)."""
 
 GENERIC_NAMES = {
     "service": "options.service",
@@ -75,6 +78,8 @@ def create_fields(request: PaymentRequest, default_service: str | None) -> dict[
         "fail_redirect_url": request.fail_url,
         "notification_endpoint_url": request.notification_url,
         "project_url": options.get("project_url"),
+        "customer_code": options.get("customer_code"),
+        "customer_user_id": options.get("customer_user_id"),
     }
     return {name: value for name, value in fields.items() if value is not None}
 

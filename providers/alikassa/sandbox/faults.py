@@ -6,7 +6,8 @@ Faults are chosen three ways, checked in this order for each request:
    starting with `fault-<fault>-` on create (underscores in the name written as dashes, e.g.
    `fault-internal-error-1001`), which also applies notification faults to that payment;
 2. once: `sandbox.inject(fault, on="create" | "status" | "notification", times=1)`;
-3. by rate: `Sandbox(fault_rates={Fault.INTERNAL_ERROR: 0.3}, fault_seed=1)` or
+3. by rate: `Sandbox(fault_rates={Fault.INTERNAL_ERROR: 0.3}, fault_seed=1)` for creates (and
+   notifications), `Sandbox(status_fault_rates=...)` for status calls, or
    `sandbox.faults.set_rate(fault, rate, on=...)`: each request draws once, with the given
    probabilities side by side (0.3 and 0.1 mean 30 % one, 10 % the other, 60 % none).
 
@@ -63,14 +64,21 @@ class FaultPlan:
     """Which faults the sandbox shows, and when. Thread-safe; seeded for repeatable runs."""
 
     def __init__(
-        self, rates: Mapping[Fault, float] | None = None, *, seed: int | None = None
+        self,
+        rates: Mapping[Fault, float] | None = None,
+        *,
+        status_rates: Mapping[Fault, float] | None = None,
+        seed: int | None = None,
     ) -> None:
+        """`rates` spoil creates (notifications, for notification faults); `status_rates` status."""
         self._lock = threading.Lock()
         self._random = random.Random(seed)  # noqa: S311 - picks faults, guards nothing
         self._queued: dict[str, list[Fault]] = {operation: [] for operation in OPERATIONS}
         self._rates: dict[str, dict[Fault, float]] = {operation: {} for operation in OPERATIONS}
         for fault, rate in (rates or {}).items():
             self.set_rate(fault, rate)
+        for fault, rate in (status_rates or {}).items():
+            self.set_rate(fault, rate, on="status")
 
     def inject(self, fault: Fault, *, on: str | None = None, times: int = 1) -> None:
         """Show `fault` on the next `times` requests of operation `on`."""

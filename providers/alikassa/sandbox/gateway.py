@@ -2,6 +2,9 @@
 
 It applies the same wire schemas as the client, in the order the real gateway reports problems
 (authentication, maintenance, account, fields, service, amount limits, duplicate order_id).
+Like the real gateway's Laravel validator it ignores create fields it has no rule for, and keeps
+them in the stored request; an integer order_id (AliKassa's Go sample sends one) is kept as its
+decimal text.
 
 A payment waits for its customer for `lifetime` seconds (an hour when the request gives none),
 measured on the gateway's `clock`; after that it can no longer be paid and ends as `cancel`.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -65,7 +69,11 @@ class Service:
     minimum: Decimal = Decimal("1")
     maximum: Decimal = Decimal("100000")
     required: tuple[str, ...] = ()
-    """Fields this service needs beyond the documented required ones."""
+    """Fields this service needs beyond the documented required ones (a `virtual_account_*`
+    service needs no `customer_browser_user_agent`: see `schemas.needs_user_agent`)."""
+    card_transfer: bool = False
+    """Host-to-host: the create answers with a card for the payer to transfer to (`cardNumber`,
+    `cardHolderName`, `bank`) instead of a payment page `url`."""
 
 
 DEFAULT_SERVICES = (
@@ -73,7 +81,14 @@ DEFAULT_SERVICES = (
     Service("payment_card_eur_card", "EUR", Decimal("1"), Decimal("10000")),
     Service("payment_card_usd_card", "USD", Decimal("1"), Decimal("10000")),
     Service("payment_sbp_rub", "RUB", Decimal("10"), Decimal("100000"), ("customer_phone",)),
+    Service(
+        "payment_card_number_rub_card", "RUB", Decimal("100"), Decimal("100000"), card_transfer=True
+    ),
+    Service("virtual_account_rub_hpp", "RUB", Decimal("100"), Decimal("100000")),
 )
+
+TEST_CARD_HOLDER = "IVAN PETROV"
+TEST_CARD_BANK = "Sandbox Bank"
 
 
 @dataclass
@@ -91,8 +106,10 @@ class StoredPayment:
     uuid: str
     account: str
     request: dict[str, Any]
+    """The create body as received, fields the gateway has no rule for included."""
     service: Service
-    url: str
+    url: str | None
+    """The payment page; None for a card-transfer service."""
     status: str = "wait"
     payment_amount: Decimal | None = None
     commission_amount: Decimal | None = None
@@ -101,6 +118,8 @@ class StoredPayment:
     """When the gateway created it, on the gateway's clock (seconds)."""
     expired: bool = False
     """True when it was canceled because its lifetime ran out before the customer paid."""
+    transfer_to: dict[str, str] = field(default_factory=dict)
+    """For a card-transfer service, the card the create answered with (`cardNumber`, ...)."""
 
     @property
     def order_id(self) -> str:
@@ -139,6 +158,12 @@ class StoredPayment:
     @property
     def is_partial(self) -> bool:
         return self.payment_amount is not None and self.payment_amount < self.amount
+
+    def created_body(self) -> dict[str, Any]:
+        """The `v1/payment` answer: the payment page `url`, or the card to transfer to."""
+        page = {"url": self.url} if self.url is not None else {}
+        created = {"payment_status": self.status, "id": self.id, "uuid": self.uuid}
+        return {**page, **created, **self.transfer_to}
 
     def status_body(self) -> dict[str, Any]:
         """The documented `v1/payment/status` answer."""
@@ -260,8 +285,12 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         faults: FaultPlan | None = None,
+        omit_empty_notification_fields: bool = False,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.digest = digest
+        self.omit_empty_notification_fields = omit_empty_notification_fields
+        """Leave empty nullable fields out of notifications, signed as null (the PHP way)."""
         self.services = {service.code: service for service in services}
         self.commission_rate = commission_rate
         self.page_url = page_url
@@ -277,6 +306,8 @@ class Gateway:
         self._by_uuid: dict[str, StoredPayment] = {}
         self._last_id = 0
         self.faults = faults or FaultPlan()
+        self._on_change = on_change
+        """Called, under the gateway's lock, after each change to accounts or payments."""
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
         self._lock = threading.RLock()
@@ -294,6 +325,29 @@ class Gateway:
             self._last_id = max(self._last_id + 1, wall_clock)
             return self._last_id
 
+    def _state_changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
+    def snapshot(self) -> list[StoredPayment]:
+        """Copies of every payment as it stands, without expiring any (for saving state)."""
+        with self._lock:
+            return [dataclasses.replace(payment) for payment in self._payments.values()]
+
+    def restore(self, payments: Sequence[StoredPayment]) -> None:
+        """Take back the payments of a sandbox that ran before; their pages move to `page_url`.
+
+        Ids go on above the highest of them, even if the clock went back.
+        """
+        with self._lock:
+            for payment in payments:
+                if payment.url is not None:
+                    payment.url = f"{self.page_url}/pay/{payment.uuid}"
+                self._payments[payment.id] = payment
+                self._by_order[(payment.account, payment.order_id)] = payment
+                self._by_uuid[payment.uuid] = payment
+                self._last_id = max(self._last_id, payment.id)
+
     # -- set-up ---------------------------------------------------------------------------
 
     def register_account(
@@ -305,6 +359,7 @@ class Gateway:
             self._accounts[account_id] = Account(
                 account_id, Verifier(public_key, self.digest), allowed
             )
+            self._state_changed()
         return account_id
 
     def inject(self, fault: Fault, *, on: str | None = None, times: int = 1) -> None:
@@ -345,7 +400,8 @@ class Gateway:
             return Answer(400, {"message": "Technical works."})
         if not account.allowed:
             return Answer(400, {"message": "Project not allowed to accept payments"})
-        errors = schemas.CREATE_PAYMENT.validate(data)
+        data = _order_id_as_text(data)
+        errors = schemas.GATEWAY_CREATE_PAYMENT.validate(data)
         if errors:
             return _invalid(errors)
         service = self.services.get(data["service"])
@@ -373,20 +429,16 @@ class Gateway:
                 account=account.id,
                 request=data,
                 service=service,
-                url=f"{self.page_url}/pay/{payment_uuid}",
+                url=None if service.card_transfer else f"{self.page_url}/pay/{payment_uuid}",
                 created_at=self.now(),
+                transfer_to=_test_card() if service.card_transfer else {},
             )
             self._payments[payment.id] = payment
             self._by_order[(account.id, payment.order_id)] = payment
             self._by_uuid[payment.uuid] = payment
-        answer = {
-            "url": payment.url,
-            "payment_status": payment.status,
-            "id": payment.id,
-            "uuid": payment.uuid,
-        }
+            self._state_changed()
         faults = self.faults.draw("create", header=asked, order_id=payment.order_id)
-        return _misbehave(faults, Answer(200, answer), self.stall_seconds)
+        return _misbehave(faults, Answer(200, payment.created_body()), self.stall_seconds)
 
     def _status(self, account: Account, data: dict[str, Any]) -> Answer:
         try:
@@ -468,6 +520,7 @@ class Gateway:
                 settled.commission_amount = (paid * self.commission_rate).quantize(Decimal("0.01"))
             first = self._schedule(settled) if notify else None
             vars(payment).update(vars(settled))
+            self._state_changed()
         return first.result() if first is not None and wait else None
 
     def expire_due(self) -> list[StoredPayment]:
@@ -489,6 +542,7 @@ class Gateway:
             except RuntimeError:
                 return False
             vars(payment).update(vars(expired))
+            self._state_changed()
             return True
 
     def notification_params(self, payment: StoredPayment) -> dict[str, str]:
@@ -506,8 +560,18 @@ class Gateway:
             "service": payment.service.code,
             "desc": str(payment.request.get("desc", "")),
         }
-        message = phpjson.dumps_bytes({**fields, "id": payment.id})
-        return {**fields, "sign": self._signer.sign(message)}
+        omitted = self._omitted_notification_fields(fields)
+        message = phpjson.dumps_bytes({**fields, "id": payment.id, **dict.fromkeys(omitted)})
+        sent = {name: value for name, value in fields.items() if name not in omitted}
+        return {**sent, "sign": self._signer.sign(message)}
+
+    def _omitted_notification_fields(self, fields: dict[str, str]) -> list[str]:
+        """The empty nullable fields a notification leaves out: the gateway's PHP check reads
+        each as null, so it is signed as null."""
+        if not self.omit_empty_notification_fields:
+            return []
+        nullable = schemas.NULLABLE_NOTIFICATION_FIELDS
+        return [name for name, value in fields.items() if name in nullable and value == ""]
 
     def redirect_form(self, reference: int | str) -> dict[str, str]:
         """The signed form the customer's browser posts to the success or fail URL."""
@@ -701,6 +765,33 @@ def _checked_details(details: object) -> dict[str, Any]:
     ):
         raise ValueError("details must map field names to text, whole numbers or null")
     return dict(details)
+
+
+def _order_id_as_text(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with an integer order_id as its decimal text: AliKassa's Go sample sends a number."""
+    order_id = data.get("order_id")
+    if isinstance(order_id, int) and not isinstance(order_id, bool):
+        return {**data, "order_id": str(order_id)}
+    return data
+
+
+def _test_card() -> dict[str, str]:
+    """A card to transfer to, as a card-number service answers: a random Luhn-valid number."""
+    number = "2200" + "".join(str(secrets.randbelow(10)) for _ in range(11))
+    return {
+        "cardNumber": number + _luhn_check_digit(number),
+        "cardHolderName": TEST_CARD_HOLDER,
+        "bank": TEST_CARD_BANK,
+    }
+
+
+def _luhn_check_digit(digits: str) -> str:
+    """The digit that makes `digits` + it pass the Luhn check."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char) * (2 if position % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return str(-total % 10)
 
 
 def _invalid(errors: dict[str, Any]) -> Answer:

@@ -3,11 +3,13 @@
 It serves at most `max_connections` connections at once, one thread each: a connection beyond
 that is answered 503 and closed at once. A connection that sends nothing for `idle_timeout`
 seconds (an idle keep-alive one, or a request that stops half-way) is closed. Handlers derive
-from `LoopbackHandler`, which reads request bodies of at most `MAX_BODY` bytes.
+from `LoopbackHandler`, which reads request bodies of at most `MAX_BODY` bytes, sent with a
+`Content-Length` or chunked (`Transfer-Encoding: chunked`, as Node's `http.request` streams).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -24,7 +26,13 @@ IDLE_TIMEOUT = 15.0
 """Seconds a connection may stay silent before it is closed, by default."""
 MAX_BODY = 1_048_576
 """Bytes a request body may have: far beyond any real request, far below a memory problem."""
+MAX_LINE = 8192
+"""Bytes a chunk-size line or a trailer line may have, its CRLF included."""
+MAX_TRAILERS = 64
+"""Trailer lines a chunked body may end with."""
 _LENGTH = re.compile(r"[0-9]{1,18}")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+_FIELD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*")
 
 _BUSY_BODY = json.dumps({"message": "Too many connections; try again"}).encode()
 _BUSY = (
@@ -137,7 +145,10 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         """Quiet: the sandbox records requests instead of printing them."""
 
     def read_body(self) -> bytes | None:
-        """The request body; None once a length it cannot read was answered with 400 or 413."""
+        """The request body; None once a body it cannot read was answered (400, 413 or 501)."""
+        codings = self.headers.get_all("Transfer-Encoding")
+        if codings is not None:
+            return self._read_chunked(codings)
         length = _content_length(self.headers.get_all("Content-Length") or ["0"])
         if length is None:
             self.refuse(400, "Content-Length must be one whole number of bytes")
@@ -145,6 +156,22 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             self.refuse(413, f"A request body may have at most {MAX_BODY} bytes")
         else:
             return self.rfile.read(length)
+        return None
+
+    def _read_chunked(self, codings: Sequence[str]) -> bytes | None:
+        """A chunked body, read to its last chunk and trailers so the next request can follow."""
+        if [coding.strip().lower() for coding in ",".join(codings).split(",")] != ["chunked"]:
+            self.refuse(501, "The only Transfer-Encoding understood is chunked")
+            return None
+        if "Content-Length" in self.headers:
+            self.refuse(400, "A request may have Content-Length or be chunked, not both")
+            return None
+        try:
+            return _decoded_chunks(self.rfile)
+        except _BodyTooLarge:
+            self.refuse(413, f"A request body may have at most {MAX_BODY} bytes")
+        except _BadChunking as problem:
+            self.refuse(400, f"Malformed chunked body: {problem}")
         return None
 
     def refuse(self, status: int, message: str) -> None:
@@ -175,6 +202,53 @@ def _content_length(values: Sequence[str]) -> int | None:
         return None
     (text,) = lengths
     return int(text) if _LENGTH.fullmatch(text) else None
+
+
+class _BadChunking(ValueError):
+    """The chunked body breaks the chunked format."""
+
+
+class _BodyTooLarge(ValueError):
+    """The chunks add up to more than `MAX_BODY` bytes."""
+
+
+def _decoded_chunks(stream: io.BufferedIOBase) -> bytes:
+    """The body of a chunked message; its extensions and trailer fields are read and dropped."""
+    body = bytearray()
+    while size := _chunk_size(_line(stream, "a chunk size")):
+        if len(body) + size > MAX_BODY:
+            raise _BodyTooLarge
+        chunk = stream.read(size)
+        if len(chunk) < size:
+            raise _BadChunking("the body ends inside a chunk")
+        body += chunk
+        if stream.read(2) != b"\r\n":
+            raise _BadChunking("a chunk is longer than its size says")
+    for _ in range(MAX_TRAILERS + 1):
+        trailer = _line(stream, "a trailer field")
+        if trailer == b"":
+            return bytes(body)
+        if not _FIELD.fullmatch(trailer):
+            raise _BadChunking(f"{trailer[:40]!r} is not a trailer field")
+    raise _BadChunking(f"more than {MAX_TRAILERS} trailer fields")
+
+
+def _line(stream: io.BufferedIOBase, what: str) -> bytes:
+    """One CRLF-terminated line, without its CRLF."""
+    line = stream.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise _BadChunking(f"{what} is longer than {MAX_LINE} bytes")
+    if not line.endswith(b"\r\n"):
+        raise _BadChunking(f"{what} does not end with CRLF")
+    return line[:-2]
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size a chunk-size line gives, in hexadecimal, before any `;extension`."""
+    found = _CHUNK_SIZE.fullmatch(line)
+    if found is None:
+        raise _BadChunking(f"{line[:40]!r} is not a chunk size in hexadecimal")
+    return int(found[1], 16)
 
 
 def context_of(handler: BaseHTTPRequestHandler) -> Any:

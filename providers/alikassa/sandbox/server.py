@@ -19,9 +19,10 @@ signed notification (the first attempt before answering, repeats in the backgrou
 amount must be above 0 and at most the payment's amount, else the answer is 400 and nothing
 changes.
 
-Request bodies may have at most `MAX_BODY` bytes (413 beyond, 400 for a Content-Length that is
-not a number); at most `max_connections` connections are served at once (503 beyond), and one
-silent for `idle_timeout` seconds is closed.
+Request bodies come with a `Content-Length` or chunked, and may have at most `MAX_BODY` bytes
+(413 beyond, 400 for a Content-Length that is not a number or broken chunking); at most
+`max_connections` connections are served at once (503 beyond), and one silent for
+`idle_timeout` seconds is closed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import json
 import re
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,9 +40,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from paymux.errors import CertificateError
 from paymux.providers.alikassa.keys import (
+    PASSWORD_FILE,
+    PRIVATE_KEY_FILE,
+    PUBLIC_KEY_FILE,
     CertificateFolder,
     generate_certificate,
     load_private_key,
@@ -67,10 +74,12 @@ from paymux.providers.alikassa.sandbox.loopback import (
     LoopbackServer,
     context_of,
 )
+from paymux.providers.alikassa.sandbox.state import SavedState, StateFolder, StoredAccount
 
 _SETTLE = re.compile(r"/sandbox/payments/(\d+)/settle")
 _PAGE = re.compile(r"/pay/([^/]+)")
 _STATUS_OF_ACTION = {"pay": "paid", "partial": "paid", "cancel": "cancel", "fail": "fail"}
+CERTIFICATE_FILES = (PRIVATE_KEY_FILE, PASSWORD_FILE, PUBLIC_KEY_FILE)
 
 
 @dataclass(frozen=True)
@@ -89,9 +98,19 @@ class Sandbox:
     lifetime runs out: pass a function you can move forward to test expiry without sleeping.
     `notification_retry_delays` are the pauses before each repeat of a notification the shop
     did not answer with HTTP 200 (default 0.1, 0.2 and 0.4 s: four attempts in all).
-    `fault_rates` makes that share of requests misbehave (see `faults`); `fault_seed` makes
-    the draw repeatable. `max_connections` is how many connections are served at once (one
-    more is answered 503), `idle_timeout` how many seconds a silent connection stays open.
+    `fault_rates` makes that share of creates misbehave (see `faults`; a notification fault's
+    rate is per notified payment), `status_fault_rates` that share of status calls;
+    `fault_seed` makes the draws repeatable. `max_connections` is how many connections are
+    served at once (one more is answered 503), `idle_timeout` how many seconds a silent
+    connection stays open.
+    `omit_empty_notification_fields` leaves an empty `payment_amount`, `commission_amount` or
+    `desc` out of notifications, signed as null, as the gateway may send them.
+
+    `state_dir` keeps the sandbox across restarts (see `state`): the accounts registered, the
+    notification certificate (made there once, unless `notification_certificate` is given)
+    and the payments, saved after each change. A sandbox started again with the same folder
+    knows the same accounts and signs with the same key, so a shop's configuration stays
+    valid; without it every sandbox starts empty, with a new temporary notification key.
     """
 
     def __init__(
@@ -106,17 +125,19 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         notification_retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         fault_rates: Mapping[Fault, float] | None = None,
+        status_fault_rates: Mapping[Fault, float] | None = None,
         fault_seed: int | None = None,
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
+        omit_empty_notification_fields: bool = False,
+        state_dir: str | Path | None = None,
     ) -> None:
+        self.state = StateFolder(state_dir) if state_dir is not None else None
+        saved = self.state.load() if self.state is not None else None
         self._tempdir = tempfile.TemporaryDirectory(prefix="paymux-sandbox-")
         self.key_size = key_size
-        self.notification_certificate = (
-            CertificateFolder(Path(notification_certificate))
-            if notification_certificate is not None
-            else generate_certificate(Path(self._tempdir.name) / "notification", key_size=key_size)
-        )
+        self._accounts: dict[str, StoredAccount] = {}
+        self.notification_certificate = self._notification_certificate(notification_certificate)
         notification_key = load_private_key(
             self.notification_certificate.private_key.read_bytes(),
             read_password(self.notification_certificate.password_file),
@@ -136,8 +157,36 @@ class Sandbox:
             page_url=self.url,
             clock=clock,
             retry_delays=notification_retry_delays,
-            faults=FaultPlan(fault_rates, seed=fault_seed),
+            faults=FaultPlan(fault_rates, status_rates=status_fault_rates, seed=fault_seed),
+            omit_empty_notification_fields=omit_empty_notification_fields,
+            on_change=None if self.state is None else self._save,
         )
+        if saved is not None:
+            self._restore(saved)
+
+    def _notification_certificate(self, given: str | Path | None) -> CertificateFolder:
+        """The given certificate; else the state folder's, made there once; else a new one."""
+        if given is not None:
+            return CertificateFolder(Path(given))
+        if self.state is None:
+            folder = Path(self._tempdir.name) / "notification"
+            return generate_certificate(folder, key_size=self.key_size)
+        kept = CertificateFolder(self.state.notification_folder)
+        if kept.private_key.exists():
+            return kept
+        return generate_certificate(kept.path, key_size=self.key_size)
+
+    def _restore(self, saved: SavedState) -> None:
+        self._accounts.update({stored.account: stored for stored in saved.accounts})
+        self.gateway.restore(saved.payments)
+        for stored in saved.accounts:
+            key = load_public_key(stored.public_key_pem.encode("ascii"))
+            self.gateway.register_account(key, account=stored.account, allowed=stored.allowed)
+
+    def _save(self) -> None:
+        """Write the state folder; the gateway calls this, under its lock, after each change."""
+        if self.state is not None:
+            self.state.save(list(self._accounts.values()), self.gateway.snapshot())
 
     @property
     def url(self) -> str:
@@ -169,23 +218,65 @@ class Sandbox:
         self, public_key_pem: bytes, *, account: str | None = None, allowed: bool = True
     ) -> str:
         """Register a merchant by the `public.pem` of its payment certificate."""
-        return self.gateway.register_account(
-            load_public_key(public_key_pem), account=account, allowed=allowed
+        key = load_public_key(public_key_pem)
+        account_id = account or str(uuid.uuid4())
+        self._accounts[account_id] = StoredAccount(account_id, _pem(key), allowed)
+        return self.gateway.register_account(key, account=account_id, allowed=allowed)
+
+    def account_of(self, public_key_pem: bytes) -> str | None:
+        """The account registered for this public key: in this run or, kept in the state
+        folder, by a sandbox that ran before. None if there is none."""
+        wanted = _pem(load_public_key(public_key_pem))
+        found = (each for each in self._accounts.values() if each.public_key_pem == wanted)
+        return next((each.account for each in found), None)
+
+    def merchant(self, folder: str | Path) -> Merchant:
+        """The merchant whose payment certificate is in `folder`; a new one if it has none.
+
+        An empty (or missing) folder gets a new certificate and account, as `create_merchant`.
+        An existing certificate is checked (its password opens its private key, and
+        `public.pem` is that key's), left untouched, and keeps the account it was registered
+        with, in this run or an earlier one with the same state folder; a certificate the
+        sandbox never saw gets a new account.
+        """
+        certificate = CertificateFolder(Path(folder))
+        existing = [name for name in CERTIFICATE_FILES if (certificate.path / name).exists()]
+        if not existing:
+            return self.create_merchant(certificate.path)
+        if len(existing) < len(CERTIFICATE_FILES):
+            missing = [name for name in CERTIFICATE_FILES if name not in existing]
+            raise CertificateError(
+                f"{certificate.path} has {', '.join(existing)} but no {', '.join(missing)}"
+            )
+        private_key = load_private_key(
+            certificate.private_key.read_bytes(), read_password(certificate.password_file)
         )
+        public_pem = certificate.public_key.read_bytes()
+        if _pem(private_key.public_key()) != _pem(load_public_key(public_pem)):
+            raise CertificateError(f"{certificate.public_key} is not the public key of private.pem")
+        account = self.account_of(public_pem) or self.register_account(public_pem)
+        return self._merchant(account, certificate)
 
     def create_merchant(
         self,
         folder: str | Path,
         *,
-        legacy_pem: bool = False,
+        pkcs8: bool = False,
         private_key: rsa.RSAPrivateKey | None = None,
         allowed: bool = True,
     ) -> Merchant:
-        """Make a payment certificate in `folder`, register it, and return connect settings."""
+        """Make a payment certificate in `folder`, register it, and return connect settings.
+
+        The folder is shaped like AliKassa's archive (see `generate_certificate`), so the
+        gateway's own sample clients read it; `pkcs8` writes the private key as PKCS#8.
+        """
         certificate = generate_certificate(
-            Path(folder), key_size=self.key_size, legacy_pem=legacy_pem, private_key=private_key
+            Path(folder), key_size=self.key_size, pkcs8=pkcs8, private_key=private_key
         )
         account = self.register_account(certificate.public_key.read_bytes(), allowed=allowed)
+        return self._merchant(account, certificate)
+
+    def _merchant(self, account: str, certificate: CertificateFolder) -> Merchant:
         settings: dict[str, Any] = {
             "provider": "alikassa",
             "account": account,
@@ -429,3 +520,11 @@ class _Handler(LoopbackHandler):
             text.encode(),
             {"Cache-Control": "no-store", "Content-Security-Policy": page.SECURITY_POLICY},
         )
+
+
+def _pem(key: rsa.RSAPublicKey) -> str:
+    """A public key in one canonical text form, to keep and to compare."""
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode("ascii")

@@ -1,0 +1,143 @@
+"""A sandbox's state folder, so that a restarted sandbox carries on where the last one stopped.
+
+A shop under development keeps its configuration while the sandbox restarts: the same accounts
+must still be known, the same notification key must still sign, and the payments made before
+must still answer a status call. The folder holds:
+
+- `state.json`: the accounts (id, registered public key, allowed) and the payments, rewritten
+  whole and atomically (a temporary file, then a rename) after each change, mode 0600;
+- `notification/`: the notification certificate (`private.pem` and `password.txt` 0600);
+- `payment/`: where `paymux sandbox --state` keeps the merchant's payment certificate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from paymux.errors import CertificateError, ConfigurationError
+from paymux.providers.alikassa.keys import load_public_key
+from paymux.providers.alikassa.sandbox.gateway import Service, StoredPayment
+
+STATE_FILE = "state.json"
+NOTIFICATION_FOLDER = "notification"
+PAYMENT_FOLDER = "payment"
+VERSION = 1
+_DECIMAL = "$decimal"
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    """A registered merchant account as the state folder keeps it."""
+
+    account: str
+    public_key_pem: str
+    allowed: bool = True
+
+
+@dataclass(frozen=True)
+class SavedState:
+    accounts: list[StoredAccount]
+    payments: list[StoredPayment]
+
+
+class StateFolder:
+    """Reads and writes one sandbox state folder (made, mode 0700, if it does not exist)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot use {self.path} as the sandbox state folder: {error.strerror or error}"
+            ) from None
+
+    @property
+    def file(self) -> Path:
+        return self.path / STATE_FILE
+
+    @property
+    def notification_folder(self) -> Path:
+        return self.path / NOTIFICATION_FOLDER
+
+    @property
+    def payment_folder(self) -> Path:
+        return self.path / PAYMENT_FOLDER
+
+    def load(self) -> SavedState:
+        """What the folder holds; nothing for a new folder. A damaged file is a plain error."""
+        try:
+            text = self.file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return SavedState([], [])
+        except (OSError, UnicodeDecodeError) as error:
+            raise self._unreadable(error) from None
+        try:
+            saved = json.loads(text, object_hook=_decoded)
+            accounts = [_account(record) for record in saved["accounts"]]
+            return SavedState(accounts, [_payment(record) for record in saved["payments"]])
+        except (ValueError, TypeError, KeyError, ArithmeticError, CertificateError) as error:
+            raise self._unreadable(error) from None
+
+    def save(self, accounts: list[StoredAccount], payments: list[StoredPayment]) -> None:
+        """Replace the state file at once: a reader sees the old state or the new, never half."""
+        state = {
+            "version": VERSION,
+            "accounts": [dataclasses.asdict(account) for account in accounts],
+            "payments": [_record(payment) for payment in payments],
+        }
+        text = json.dumps(state, default=_encoded, indent=1)
+        handle, temporary = tempfile.mkstemp(prefix=".state-", dir=self.path)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:  # mkstemp makes it 0600
+                file.write(text)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.file)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _unreadable(self, error: Exception) -> ConfigurationError:
+        return ConfigurationError(
+            f"cannot read the sandbox state in {self.file}: {error} "
+            "(remove the folder to start afresh)"
+        )
+
+
+def _record(payment: StoredPayment) -> dict[str, Any]:
+    record = {field.name: getattr(payment, field.name) for field in dataclasses.fields(payment)}
+    record["service"] = dataclasses.asdict(payment.service)
+    return record
+
+
+def _account(record: dict[str, Any]) -> StoredAccount:
+    account = StoredAccount(**record)
+    load_public_key(account.public_key_pem.encode("ascii"))  # fails here, not after starting
+    return account
+
+
+def _payment(record: dict[str, Any]) -> StoredPayment:
+    service = record["service"]
+    required = tuple(service.get("required", ()))
+    return StoredPayment(**{**record, "service": Service(**{**service, "required": required})})
+
+
+def _encoded(value: object) -> object:
+    """Decimals keep every digit: written as text, marked so they come back as Decimals."""
+    if isinstance(value, Decimal):
+        return {_DECIMAL: str(value)}
+    raise TypeError(f"cannot save {type(value).__name__}")
+
+
+def _decoded(value: dict[str, Any]) -> object:
+    if value.keys() == {_DECIMAL}:
+        return Decimal(value[_DECIMAL])
+    return value
