@@ -244,7 +244,9 @@ def _add_create(subcommands: Subcommands, instance: argparse.ArgumentParser) -> 
     customer = create.add_argument_group("the customer")
     customer.add_argument("--ip", required=True, help="the customer's IP address")
     customer.add_argument(
-        "--user-agent", required=True, metavar="TEXT", help="the customer's browser User-Agent"
+        "--user-agent",
+        metavar="TEXT",
+        help="the customer's browser User-Agent (required by most payment-page services)",
     )
     customer.add_argument("--email", metavar="ADDRESS", help="the customer's e-mail")
     customer.add_argument("--phone", metavar="NUMBER", help="the customer's phone")

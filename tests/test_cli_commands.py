@@ -152,6 +152,31 @@ def test_keys_never_replaces_an_existing_certificate_without_force(tmp_path: Pat
 # -- create and status ------------------------------------------------------------------------
 
 
+def test_create_for_a_service_that_needs_no_user_agent_takes_none(
+    shop_env: dict[str, str], sandbox: Sandbox
+) -> None:
+    service = ("--service", "virtual_account_rub_hpp")
+    command = ("create", "--amount", "500.00", "--order-id", "1002", *service, "--ip", "1.2.3.4")
+
+    result = paymux(*command, env=shop_env)
+
+    assert result.returncode == 0, result.stderr
+    assert "customer_browser_user_agent" not in sandbox.payment("1002").request
+
+
+def test_create_without_a_user_agent_for_a_service_that_needs_one_sends_nothing(
+    shop_env: dict[str, str], sandbox: Sandbox
+) -> None:
+    command = ("create", "--amount", "500.00", "--order-id", "1003", *RUB_CARD, "--ip", "1.2.3.4")
+
+    result = paymux(*command, env=shop_env)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("paymux: ValidationError: ")
+    assert "user_agent" in result.stderr
+    assert sandbox.requests == []
+
+
 def test_create_prints_the_payment_and_where_the_customer_pays(
     shop_env: dict[str, str], sandbox: Sandbox
 ) -> None:

@@ -79,6 +79,10 @@ def test_create_fields_the_gateway_has_no_rule_for_are_accepted_and_kept(
     stored = sandbox.payment(answer.json()["id"])
     assert stored.request["customer_referrer"] == "partner-7"
     assert stored.request["extra"] == {"campaign": 3}
+    listed = requests.get(f"{sandbox.url}/sandbox/payments", timeout=5).json()["payments"]
+    shown = next(payment for payment in listed if payment["id"] == answer.json()["id"])
+    assert shown["request"]["customer_referrer"] == "partner-7"
+    assert shown["request"]["extra"] == {"campaign": 3}
 
 
 def test_the_sandbox_still_refuses_a_known_field_that_breaks_its_rule_beside_unknown_ones(

@@ -268,7 +268,16 @@ class Answer:
         return self.body is None and self.raw is None
 
     def payload(self) -> bytes:
-        return self.raw if self.raw is not None else json.dumps(self.body).encode()
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.body, default=_json_text).encode()
+
+
+def _json_text(value: object) -> str:
+    """A Decimal kept from a request (a JSON float read exactly) is shown as its text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class Gateway:

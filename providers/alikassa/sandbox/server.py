@@ -12,8 +12,9 @@ Pay, Pay partially, Cancel and Fail; `POST /pay/<uuid>` with `action=pay|partial
 the browser back to the success or fail URL with the signed form (`order_id`, `uuid`, `sign`).
 
 Control API (the sandbox's own, for tests and demos):
-`GET /sandbox/payments` lists payments; `GET /sandbox/notifications` lists every notification
-attempt; `POST /sandbox/payments/<id>/settle` with
+`GET /sandbox/payments` lists payments (each with the create body it came from);
+`GET /sandbox/notifications` lists every notification attempt;
+`POST /sandbox/payments/<id>/settle` with
 `{"status": "paid" | "cancel" | "fail", "paid_amount": "..."}` settles one and delivers its
 signed notification (the first attempt before answering, repeats in the background); a paid
 amount must be above 0 and at most the payment's amount, else the answer is 400 and nothing
@@ -369,7 +370,8 @@ class _Handler(LoopbackHandler):
         path = urlsplit(self.path).path
         shown = _PAGE.fullmatch(path)
         if path == "/sandbox/payments":
-            self._send(Answer(200, {"payments": [p.status_body() for p in gateway.payments()]}))
+            listed = [{**p.status_body(), "request": p.request} for p in gateway.payments()]
+            self._send(Answer(200, {"payments": listed}))
         elif path == "/sandbox/notifications":
             deliveries = [delivery.as_json() for delivery in gateway.deliveries]
             self._send(Answer(200, {"notifications": deliveries}))
