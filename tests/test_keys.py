@@ -291,6 +291,13 @@ def test_signer_loads_a_certificate_folder_in_either_format(
     verifier.verify(MESSAGE, signer.sign(MESSAGE))
 
 
+def test_a_certificate_folder_that_is_gone_says_so_and_how_a_sandbox_keeps_one(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(paymux.CertificateError, match=r"does not exist .*--state DIR"):
+        Signer.from_certificate_dir(tmp_path / "stopped-sandbox" / "payment")
+
+
 def test_both_formats_hold_the_same_key_and_sign_identically(
     certificate: CertificateFolder, pkcs8_certificate: CertificateFolder
 ) -> None:

@@ -136,6 +136,11 @@ class Signer:
     @classmethod
     def from_certificate_dir(cls, folder: Path, *, digest: str = "sha1") -> Signer:
         """From an unpacked AliKassa certificate folder."""
+        if not folder.is_dir():
+            raise CertificateError(
+                f"certificate folder {folder} does not exist (a sandbox removes its temporary "
+                f"folders when it stops; `paymux sandbox --state DIR` keeps them)"
+            )
         return cls.from_files(
             folder / PRIVATE_KEY_FILE, password_file=folder / PASSWORD_FILE, digest=digest
         )
