@@ -392,6 +392,8 @@ def test_asking_for_an_unknown_payment_is_payment_not_found(shop_env: dict[str, 
         pytest.param(("status", "--id", "1", "--order-id", "1"), id="status by both"),
         pytest.param(("status",), id="status by neither"),
         pytest.param(("keys",), id="keys without a folder"),
+        pytest.param(("keys", "certs", "--key-size", "1024"), id="key too small"),
+        pytest.param(("keys", "certs", "--key-size", "100000"), id="key too large to make"),
     ],
 )
 def test_bad_usage_exits_with_2_and_says_what_is_wrong(

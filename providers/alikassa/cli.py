@@ -621,8 +621,8 @@ def _key_size(text: str) -> int:
         bits = int(text)
     except ValueError:
         bits = 0
-    if bits < 2048:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of bits, 2048 or more")
+    if not 2048 <= bits <= 8192:  # beyond 8192 bits generating a key takes minutes to hours
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of bits from 2048 to 8192")
     return bits
 
 
