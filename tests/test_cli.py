@@ -27,7 +27,7 @@ def test_demo_pays_one_payment_end_to_end_and_exits_zero() -> None:
     assert "signature verified" in result.stdout
     assert "paid (AliKassa: paid)" in result.stdout
     assert result.stdout.rstrip().endswith(
-        "done: wait -> paid, notification verified, redirect verified"
+        "done: wait -> paid, notification verified, decision fulfil, redirect verified"
     )
 
 

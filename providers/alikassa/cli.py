@@ -220,7 +220,7 @@ def run_demo(out: Out, *, digest: str = "sha1") -> int:
             created = provider.create(
                 paymux.PaymentRequest(
                     order_id=order_id,
-                    amount=Decimal("500.00"),
+                    amount=DEMO_AMOUNT,
                     currency="RUB",
                     description="Order #1 / demo",
                     customer=paymux.Customer(ip="203.0.113.7", user_agent="Mozilla/5.0 (demo)"),
@@ -275,7 +275,7 @@ def run_demo(out: Out, *, digest: str = "sha1") -> int:
             if landed.status_code != 200 or not posted:
                 out("   the shop did not receive the customer's return")
                 return 1
-            redirect = provider.verify_redirect(posted[0].fields)
+            redirect = provider.verify_redirect(posted[0].fields, order_id=order_id)
             _step(
                 out,
                 9,
@@ -290,6 +290,7 @@ def run_demo(out: Out, *, digest: str = "sha1") -> int:
                 out("   no notification arrived")
                 return 1
             notification = provider.parse_notification(received[0])
+            decision = paymux.decide(notification, order_id=order_id, amount=DEMO_AMOUNT)
             paid = notification.payment
             _step(
                 out,
@@ -298,6 +299,7 @@ def run_demo(out: Out, *, digest: str = "sha1") -> int:
                 f"GET {shop.url}?... arrived from the sandbox",
                 f"signature verified: payment {paid.id} is {_state(paid)}, "
                 f"paid {_money(paid.paid_amount)}, fee {_money(paid.fee)}",
+                f"decision: {decision.action} ({'; '.join(decision.reasons)})",
             )
 
             final = provider.status(payment_id=created.id)
@@ -307,13 +309,17 @@ def run_demo(out: Out, *, digest: str = "sha1") -> int:
             ok = (
                 created.status is paymux.PaymentStatus.PENDING
                 and final.status is paymux.PaymentStatus.PAID
-                and redirect.order_id == order_id
+                and decision.fulfil
             )
             out(
                 f"\n{'done' if ok else 'FAILED'}: {created.raw['payment_status']} -> "
-                f"{final.raw['payment_status']}, notification verified, redirect verified"
+                f"{final.raw['payment_status']}, notification verified, "
+                f"decision {decision.action}, redirect verified"
             )
             return 0 if ok else 1
+
+
+DEMO_AMOUNT = Decimal("500.00")
 
 
 def _step(out: Out, number: int, name: str, text: str, *more: str) -> None:
