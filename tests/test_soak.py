@@ -14,6 +14,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import paymux
@@ -38,6 +39,7 @@ def test_a_thousand_creates_under_faults_make_exactly_a_thousand_payments(
     notification_certificate: CertificateFolder,
     tmp_path: Path,
     payment_key: rsa.RSAPrivateKey,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     order_ids = [f"soak-{n:04d}" for n in range(CREATES)]
     with Sandbox(
@@ -60,12 +62,13 @@ def test_a_thousand_creates_under_faults_make_exactly_a_thousand_payments(
     returned = [str(payment.order_id) for _, payment in results]
     duplicates = sum(count - 1 for count in stored.values())
     lost = len(set(order_ids) - set(stored))
-    print(
-        f"\nsoak: {CREATES} creates in {elapsed:.1f} s over {THREADS} threads; "
-        f"returned {outcomes['created']}, reconciled later {outcomes['reconciled']}; "
-        f"stored {sum(stored.values())}, duplicates {duplicates}, lost {lost}; "
-        f"requests: {paths['/v1/payment']} creates, {paths['/v1/payment/status']} status"
-    )
+    with capsys.disabled():  # the counts belong in every run's output
+        print(
+            f"\nsoak: {CREATES} creates in {elapsed:.1f} s over {THREADS} threads; "
+            f"returned {outcomes['created']}, reconciled later {outcomes['reconciled']}; "
+            f"stored {sum(stored.values())}, duplicates {duplicates}, lost {lost}; "
+            f"requests: {paths['/v1/payment']} creates, {paths['/v1/payment/status']} status"
+        )
     assert sum(stored.values()) == CREATES
     assert duplicates == 0
     assert lost == 0
