@@ -2,7 +2,7 @@
 
 Generic commands work with any installed provider through the `Provider` interface:
 `providers`, `create`, `status`, `verify-notification`. Provider plugins add their own through
-the `paymux_cli_commands` hook (AliKassa: `keys`, `sandbox`, `demo`).
+the `paymux_cli_commands` hook.
 
 Output is for people by default and JSON with `--json` (amounts as strings). A paymux error is
 printed as `paymux: <Type>: <message>` and exits with 1; bad usage exits with 2.
@@ -232,7 +232,7 @@ def _add_create(subcommands: Subcommands, instance: argparse.ArgumentParser) -> 
     payment.add_argument(
         "--currency",
         metavar="CODE",
-        help="ISO 4217 code, e.g. RUB (AliKassa: the service decides it)",
+        help="ISO 4217 code, e.g. RUB (some providers take it from the payment method)",
     )
     payment.add_argument("--description", metavar="TEXT", help="what is being paid for")
     payment.add_argument("--lifetime", type=int, metavar="SECONDS", help="how long to pay")
@@ -257,15 +257,14 @@ def _add_create(subcommands: Subcommands, instance: argparse.ArgumentParser) -> 
         key="service",
         dest="options",
         metavar="CODE",
-        help="payment method (AliKassa: e.g. payment_card_rub_hpp); "
-        "the same as --option service=CODE",
+        help="payment method, e.g. payment_card_rub_hpp; the same as --option service=CODE",
     )
     specific.add_argument(
         "--option",
         action=_ProviderOption,
         dest="options",
         metavar="KEY=VALUE",
-        help="a provider option, repeatable (AliKassa: project_url, success_redirect_id, ...); "
+        help="a provider option, repeatable (see the provider's guide); "
         "values of keys ending in _id are whole numbers",
     )
     create.set_defaults(handler=_create, options=None)
@@ -511,7 +510,7 @@ def _amount(text: str) -> Decimal:
 class _ProviderOption(argparse.Action):
     """`--option KEY=VALUE` (repeatable) and shortcuts such as `--service CODE`, in one dict.
 
-    Values of keys ending in `_id` become integers (AliKassa's redirect and endpoint ids).
+    Values of keys ending in `_id` become integers (gateways' numeric ids).
     """
 
     def __init__(

@@ -218,7 +218,7 @@ class SQLiteStore:
 
     def migrate_keys(self, provider: str, *, instance: str, account: str) -> int:
         """Move `provider`'s records from keys that named neither instance nor account
-        (`alikassa:payment:42`) to keys of this `instance` and `account`; return how many moved.
+        (`<provider>:payment:42`) to keys of this `instance` and `account`; return how many moved.
 
         For a store kept from before keys named them: run it once, for the one instance that
         wrote those records, before that instance's first notification. A record whose new key

@@ -60,5 +60,4 @@ def paymux_cli_commands(subcommands: argparse._SubParsersAction[argparse.Argumen
     the line breaks of a description and of an `Example:` epilog) and give it a handler with
     `parser.set_defaults(handler=function)`, where `function(args) -> int` returns the exit code.
     A `PaymuxError` the handler raises is printed as `paymux: <Type>: <message>`, exit code 1.
-    The AliKassa plugin adds `keys`, `sandbox` and `demo` this way.
     """

@@ -87,9 +87,8 @@ class Customer:
 class PaymentRequest:
     """What the shop asks a provider to charge.
 
-    `options` holds provider-specific settings (for AliKassa: `service`, `success_redirect_id`,
-    `fail_redirect_id`, `notification_endpoint_id`, `project_url`, `customer_code`,
-    `customer_user_id`).
+    `options` holds provider-specific settings (each provider's guide lists its own, such as a
+    payment method `service`).
     `lifetime` is how long the customer may take to pay, in seconds.
     """
 

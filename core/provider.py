@@ -23,7 +23,7 @@ class Provider(abc.ABC):
     """One configured account at one payment gateway. Safe to share between threads."""
 
     name: ClassVar[str]
-    """The provider's registered name, e.g. "alikassa"."""
+    """The provider's registered name, as hosts write it in their configuration."""
 
     instance: str
     """The configured instance name (a host may run several accounts of one provider)."""
