@@ -4,9 +4,14 @@ import paymux
 
 provider = paymux.connect("shop")            # which gateway is configuration
 payment = provider.create(paymux.PaymentRequest(...))
-notification = provider.parse_notification(request.query_string)
+notification = provider.parse_notification(paymux.Incoming.from_wsgi(request.environ))
 """
 
+__version__ = "0.1.0"  # first: the modules below read it
+
+from paymux._retry import RetryPolicy
+from paymux._transport import Exchange
+from paymux.capabilities import Capabilities, Lookup, Operation
 from paymux.config import Config, InstanceConfig, load_config
 from paymux.decisions import Action, Decision, decide
 from paymux.errors import (
@@ -16,22 +21,27 @@ from paymux.errors import (
     ConfigurationError,
     DuplicateOrder,
     GuardStoreError,
+    InsufficientFunds,
     InvalidResponse,
     NotAllowed,
+    NotFound,
     OrderConflict,
     OutcomeUnknown,
     PaymentNotFound,
     PaymuxError,
+    PayoutNotFound,
     PluginLoadError,
     ProviderError,
     ProviderNotFound,
     ProviderServerError,
     ProviderUnavailable,
     ProviderValidationError,
+    RefundNotFound,
     SignatureError,
     TLSError,
     TransportError,
     UnknownService,
+    Unsupported,
     ValidationError,
 )
 from paymux.guards import (
@@ -44,18 +54,22 @@ from paymux.guards import (
     transition,
 )
 from paymux.hookspecs import hookimpl
+from paymux.incoming import Incoming, NotificationInput
 from paymux.models import (
+    Balance,
     Customer,
     Notification,
-    NotificationKind,
     Payment,
     PaymentDestination,
     PaymentMismatch,
     PaymentRequest,
-    PaymentStatus,
+    Payout,
+    PayoutRequest,
     Redirect,
+    Refund,
+    RefundRequest,
 )
-from paymux.provider import NotificationInput, Provider
+from paymux.provider import Connection, Observers, Provider
 from paymux.registry import (
     ProviderInfo,
     Registry,
@@ -65,31 +79,45 @@ from paymux.registry import (
     unregister_plugin,
 )
 from paymux.secrets import Secret
-from paymux.transport import Exchange
-
-__version__ = "0.1.0"
+from paymux.statuses import (
+    Authentication,
+    NotificationKind,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+)
 
 __all__ = [
     "Action",
     "AmountOutOfRange",
+    "Authentication",
     "AuthenticationError",
+    "Balance",
+    "Capabilities",
     "CertificateError",
     "Config",
     "ConfigurationError",
+    "Connection",
     "Customer",
     "Decision",
     "DuplicateOrder",
     "Exchange",
     "GuardStore",
     "GuardStoreError",
+    "Incoming",
     "InstanceConfig",
+    "InsufficientFunds",
     "InvalidResponse",
+    "Lookup",
     "MemoryStore",
     "NotAllowed",
+    "NotFound",
     "Notification",
     "NotificationGuard",
     "NotificationInput",
     "NotificationKind",
+    "Observers",
+    "Operation",
     "OrderConflict",
     "OutcomeUnknown",
     "Payment",
@@ -99,6 +127,10 @@ __all__ = [
     "PaymentRequest",
     "PaymentStatus",
     "PaymuxError",
+    "Payout",
+    "PayoutNotFound",
+    "PayoutRequest",
+    "PayoutStatus",
     "PluginLoadError",
     "Provider",
     "ProviderError",
@@ -108,13 +140,19 @@ __all__ = [
     "ProviderUnavailable",
     "ProviderValidationError",
     "Redirect",
+    "Refund",
+    "RefundNotFound",
+    "RefundRequest",
+    "RefundStatus",
     "Registry",
+    "RetryPolicy",
     "SQLiteStore",
     "Secret",
     "SignatureError",
     "TLSError",
     "TransportError",
     "UnknownService",
+    "Unsupported",
     "ValidationError",
     "Verdict",
     "__version__",

@@ -6,15 +6,16 @@ Each instance names its `provider` and carries that provider's settings:
     default = "shop"                     # TOML file (PAYMUX_CONFIG points to it)
 
     [providers.shop]
-    provider = "alikassa"
-    account = "93d5df06-996c-48c3-9847-348d6b580b80"
-    certificate_dir = "certs/payment"
+    provider = "mygateway"
+    merchant = "93d5df06-996c-48c3-9847-348d6b580b80"
+    key_file = "keys/merchant.pem"
 
 Environment variables override the file, one setting each: `PAYMUX__SHOP__ACCOUNT=...`
 (instance and setting names are case-insensitive), and `PAYMUX_DEFAULT=shop`.
 
-A setting named `password`, `passphrase` or `secret` is wrapped in a `paymux.Secret` as soon as
-it is read, so no repr or traceback of the configuration shows it.
+A setting named `password`, `passphrase`, `secret`, `secret_key`, `api_key` or `token` (or
+ending so, as `payout_password`) is wrapped in a `paymux.Secret` as soon as it is read, so no
+repr or traceback of the configuration shows it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,18 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 ENV_PREFIX = "PAYMUX__"
 ENV_CONFIG_FILE = "PAYMUX_CONFIG"
 ENV_DEFAULT = "PAYMUX_DEFAULT"
-SECRET_SETTINGS = frozenset({"password", "passphrase", "secret"})
-"""Settings whose text is wrapped in a `Secret`; a provider reads them with `SecretString`."""
+NOTHING_CONFIGURED = (
+    "no provider instance is configured: point PAYMUX_CONFIG (or --config) at a TOML "
+    "configuration file, or set PAYMUX__<INSTANCE>__<SETTING> variables; 'paymux providers' "
+    "lists the gateways installed, and a gateway's sandbox command can write a configuration "
+    "file for a local sandbox"
+)
+SECRET_SETTINGS = frozenset(
+    {"password", "passphrase", "secret", "secret_key", "api_key", "token", "access_token"}
+)
+SECRET_SUFFIXES = ("_password", "_passphrase", "_secret", "_secret_key", "_api_key", "_token")
+"""Settings whose text is wrapped in a `Secret` (these names, and names ending so); a provider
+reads them with `SecretString`."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,8 @@ class InstanceConfig:
 
 def _guarded(key: str, value: Any) -> Any:
     """`value`, wrapped in a `Secret` when `key` names a secret setting and it is plain text."""
-    if str(key).lower() in SECRET_SETTINGS and isinstance(value, str):
+    name = str(key).lower()
+    if isinstance(value, str) and (name in SECRET_SETTINGS or name.endswith(SECRET_SUFFIXES)):
         return Secret(value)
     return value
 
@@ -93,6 +105,8 @@ class Config:
 
     def instance(self, name: str | None = None) -> InstanceConfig:
         """The named instance; without a name, the default, or the only one configured."""
+        if not self.instances:
+            raise ConfigurationError(NOTHING_CONFIGURED)
         if name is None:
             name = self.default
         if name is None:

@@ -9,10 +9,10 @@ it in one call, so the host's code is one branch:
         ship(order)
 
 The rules run in this order, the first that applies wins (see docs/guards.md for the table):
-not a payment (a payout) IGNORE; a DUPLICATE or STALE verdict IGNORE (handled before); no such
-order, another order or another sum REJECT; not final, FAILED or CANCELED IGNORE; PAID after a
-failure REVIEW; PAID in part HOLD (unless accepted); PAID in full FULFIL. Whatever is not a
-proven full payment for this order is never FULFIL.
+not a payment (a refund, a payout) IGNORE; a DUPLICATE or STALE verdict IGNORE (handled
+before); no such order, another order or another sum REJECT; AUTHORIZED CAPTURE; not final,
+FAILED or CANCELED IGNORE; PAID after a failure REVIEW; PAID in part HOLD (unless accepted);
+PAID in full FULFIL. Whatever is not a proven full payment for this order is never FULFIL.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from paymux.guards import Verdict
-from paymux.models import Notification, NotificationKind, Payment, PaymentStatus, show_money
+from paymux.models import Notification, Payment, show_money
+from paymux.statuses import NotificationKind, PaymentStatus
 
 __all__ = ["Action", "Decision", "decide"]
 
@@ -32,6 +33,9 @@ class Action(str, enum.Enum):
 
     FULFIL = "fulfil"
     """Paid in full, for this order: ship it."""
+    CAPTURE = "capture"
+    """The full sum is held for this order (a two-phase payment): capture it, or cancel it;
+    ship once the capture makes it PAID."""
     HOLD = "hold"
     """Paid in part: keep the order and the money, ask for the rest or refund it."""
     IGNORE = "ignore"
@@ -50,7 +54,8 @@ class Decision:
     """The action for an order, the payment it was decided on, and why (worded for a log)."""
 
     action: Action
-    payment: Payment
+    payment: Payment | None
+    """The payment decided on; None for a refund or payout notification (always IGNORE)."""
     reasons: tuple[str, ...]
     verdict: Verdict | None = None
 
@@ -80,24 +85,24 @@ def decide(
     if amount is not None and (not isinstance(amount, Decimal) or not amount.is_finite()):
         raise ValueError(f"amount must be a finite Decimal, not {amount!r}")
     if isinstance(subject, Notification):
-        payment, kind = subject.payment, subject.kind
+        if subject.kind is not NotificationKind.PAYMENT:
+            reason = f"a {subject.kind.value} notification, not a payment"
+            return Decision(Action.IGNORE, None, (reason,), verdict)
+        payment = subject.payment
     else:
-        payment, kind = subject, NotificationKind.PAYMENT
-    action, reasons = _rule(payment, kind, order_id, amount, verdict, accept_partial)
+        payment = subject
+    action, reasons = _rule(payment, order_id, amount, verdict, accept_partial)
     return Decision(action, payment, reasons, verdict)
 
 
 def _rule(
     payment: Payment,
-    kind: NotificationKind,
     order_id: str,
     amount: Decimal | None,
     verdict: Verdict | None,
     accept_partial: bool,
 ) -> tuple[Action, tuple[str, ...]]:
     """The first rule that applies, in the order of the module's docstring."""
-    if kind is not NotificationKind.PAYMENT:
-        return Action.IGNORE, (f"a {kind.value} notification, not a payment",)
     if verdict in (Verdict.DUPLICATE, Verdict.STALE):
         return Action.IGNORE, (f"{verdict} notification: handled before",)
     if amount is None:
@@ -105,6 +110,8 @@ def _rule(
     mismatches = payment.mismatches(order_id, amount, accept_partial=True)
     if mismatches:
         return Action.REJECT, mismatches
+    if payment.status is PaymentStatus.AUTHORIZED:
+        return Action.CAPTURE, (f"{show_money(amount)} held for this order: capture or cancel",)
     if not payment.status.is_final:
         return Action.IGNORE, (f"status is {payment.status}: not final yet",)
     if payment.status is not PaymentStatus.PAID:

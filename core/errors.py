@@ -9,7 +9,8 @@
     ├── SignatureError              a notification or redirect failed verification
     ├── TransportError              the exchange itself failed (connect, TLS, read)
     │   └── TLSError                TLS verification failed: never retried
-    ├── OutcomeUnknown              the provider may or may not have acted: reconcile by order_id
+    ├── OutcomeUnknown              the provider may or may not have acted: `reconcile` it
+    ├── Unsupported                 the provider does not offer that operation (nothing sent)
     ├── GuardStoreError             a notification guard's store could not be read or written
     └── ProviderError               the provider answered and refused
         ├── ProviderValidationError the provider's own field validation failed
@@ -19,7 +20,11 @@
         ├── AmountOutOfRange        below the service's minimum or above its maximum
         ├── ProviderUnavailable     maintenance: try again later
         ├── NotAllowed              the account may not accept payments
-        ├── PaymentNotFound         no payment with that id or order_id
+        ├── InsufficientFunds       the balance does not cover a payout
+        ├── NotFound                no such object at the provider
+        │   ├── PaymentNotFound     no payment with that id or order_id
+        │   ├── RefundNotFound      no refund with that id
+        │   └── PayoutNotFound      no payout with that id or order_id
         ├── AuthenticationError     the provider rejected the account or the request signature
         ├── ProviderServerError     the provider failed (5xx) on a call that is safe to repeat
         └── InvalidResponse         the provider's answer could not be understood
@@ -35,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from paymux.redaction import escape_control
+from paymux._redaction import escape_control
 
 if TYPE_CHECKING:
     from paymux.models import Payment
@@ -119,22 +124,46 @@ class TransportError(PaymuxError):
 
 
 class OutcomeUnknown(PaymuxError):
-    """The provider may or may not have acted; ask for the status by `order_id` to find out.
+    """The provider may or may not have acted: never a failure, the payment may exist.
 
-    Never a failure: the payment may exist.
+    It carries what reconciles it: the `operation`, the shop's `order_id` and/or the
+    `idempotency_key` the request went with (valid at the gateway until `key_expires_at`, a
+    `time.time()` reading), and the exact request, which `provider.reconcile(error)` looks up
+    or sends again with the same bytes and key, never as a new payment.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        order_id: str,
+        order_id: str | None = None,
+        operation: str = "create",
+        idempotency_key: str | None = None,
+        key_expires_at: float | None = None,
+        call: Any = None,
         http_status: int | None = None,
         body: Any = None,
         request_id: str | None = None,
     ) -> None:
         super().__init__(message, http_status=http_status, body=body, request_id=request_id)
         self.order_id = order_id
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+        self.key_expires_at = key_expires_at
+        self.call = call
+        """The described exchange (`paymux.providers.base.Call`) that `reconcile` repeats."""
+
+
+class Unsupported(PaymuxError):
+    """The provider does not offer `operation` (or not that way, e.g. status by order_id).
+
+    Raised before anything is sent; `paymux providers` and `provider.capabilities` say what each
+    provider offers.
+    """
+
+    def __init__(self, message: str, *, operation: str) -> None:
+        super().__init__(message)
+        self.operation = operation
 
 
 class GuardStoreError(PaymuxError):
@@ -195,10 +224,28 @@ class NotAllowed(ProviderError):
     code = "not_allowed"
 
 
-class PaymentNotFound(ProviderError):
-    """No payment has that id or order_id."""
+class NotFound(ProviderError):
+    """The provider has no such object."""
 
     code = "not_found"
+
+
+class InsufficientFunds(ProviderError):
+    """The account's balance does not cover the payout (and its commission); nothing was sent."""
+
+    code = "insufficient_funds"
+
+
+class PaymentNotFound(NotFound):
+    """No payment has that id or order_id."""
+
+
+class RefundNotFound(NotFound):
+    """No refund has that id."""
+
+
+class PayoutNotFound(NotFound):
+    """No payout has that id or order_id."""
 
 
 class AuthenticationError(ProviderError):

@@ -37,17 +37,18 @@ from decimal import Decimal
 from os import PathLike
 from typing import Protocol
 
+from paymux._events import emit
 from paymux.errors import ConfigurationError, GuardStoreError
-from paymux.events import emit
-from paymux.models import (
-    Notification,
-    NotificationKind,
-    Payment,
-    PaymentMismatch,
-    PaymentStatus,
-    show_money,
-)
+from paymux.models import Notification, Payment, PaymentMismatch, show_money
 from paymux.provider import Provider
+from paymux.statuses import (
+    NotificationKind,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+    Status,
+    progress,
+)
 
 __all__ = [
     "GuardStore",
@@ -90,30 +91,29 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
-_RANK = {
-    PaymentStatus.UNKNOWN: 0,
-    PaymentStatus.PENDING: 1,
-    PaymentStatus.CANCELED: 2,
-    PaymentStatus.FAILED: 2,
-    PaymentStatus.PAID: 3,
+_MONEY_MOVED: dict[type[Status], Status] = {
+    PaymentStatus: PaymentStatus.PAID,
+    RefundStatus: RefundStatus.SUCCEEDED,
+    PayoutStatus: PayoutStatus.PAID,
 }
-"""How far along a payment is. Admitted statuses always climb, so the highest one is current."""
+"""The status that means the money moved: the one that may come late, after a failure."""
 
 
-def transition(previous: PaymentStatus | None, new: PaymentStatus) -> Verdict:
-    """The verdict for a notification of `new` when `previous` is the payment's known status.
+def transition(previous: Status | None, new: Status) -> Verdict:
+    """The verdict for a notification of `new` when `previous` is the subject's known status.
 
     `previous` is None when nothing is known. The rules: a status never repeats (DUPLICATE);
-    nothing goes back towards PENDING or UNKNOWN; PAID is never undone; the first of FAILED and
-    CANCELED wins over the other; only a late PAID may follow FAILED or CANCELED (REOPENED).
+    nothing goes back towards PENDING or UNKNOWN (AUTHORIZED comes after PENDING, before the
+    end); PAID (a refund's SUCCEEDED) is never undone; the first of FAILED and CANCELED wins
+    over the other; only a late PAID (SUCCEEDED) may follow FAILED or CANCELED (REOPENED).
     """
     if previous is None:
         return Verdict.NEW
     if new is previous:
         return Verdict.DUPLICATE
-    if new is PaymentStatus.PAID and previous in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
+    if new is _MONEY_MOVED[type(new)] and previous.is_final:
         return Verdict.REOPENED
-    if _RANK[new] > _RANK[previous] and not previous.is_final:
+    if progress(new) > progress(previous) and not previous.is_final:
         return Verdict.NEW
     return Verdict.STALE
 
@@ -242,50 +242,50 @@ class _Record:
     time (seconds of the guard's clock). A value without `|` has no claim.
     """
 
-    statuses: frozenset[PaymentStatus] = frozenset()
-    claim: PaymentStatus | None = None
+    statuses: frozenset[Status] = frozenset()
+    claim: Status | None = None
     expires: float = 0.0
 
     @classmethod
-    def decode(cls, value: str | None) -> _Record:
+    def decode(cls, value: str | None, kind: type[Status] = PaymentStatus) -> _Record:
         if value is None:
             return cls()
         admitted, _, claim = value.partition("|")
         try:
-            statuses = frozenset(PaymentStatus(word) for word in admitted.split(",") if word)
+            statuses = frozenset(kind(word) for word in admitted.split(",") if word)
             if not claim:
                 return cls(statuses)
             status, _, expires = claim.partition("@")
-            return cls(statuses, PaymentStatus(status), float(expires))
+            return cls(statuses, kind(status), float(expires))
         except ValueError:
             raise GuardStoreError(f"unreadable guard record {value!r}") from None
 
     def encode(self) -> str | None:
-        ordered = sorted(self.statuses, key=lambda status: (_RANK[status], status.value))
+        ordered = sorted(self.statuses, key=lambda status: (progress(status), status.value))
         admitted = ",".join(status.value for status in ordered)
         if self.claim is None:
             return admitted or None
         return f"{admitted}|{self.claim.value}@{self.expires!r}"
 
     @property
-    def known(self) -> PaymentStatus | None:
+    def known(self) -> Status | None:
         """The furthest status admitted; claims do not count."""
-        return max(self.statuses, key=_RANK.__getitem__) if self.statuses else None
+        return max(self.statuses, key=progress) if self.statuses else None
 
-    def verdict(self, status: PaymentStatus, now: float) -> Verdict:
+    def verdict(self, status: Status, now: float) -> Verdict:
         if self.claim is not None and now < self.expires:
             return Verdict.BUSY
         if status in self.statuses:
             return Verdict.DUPLICATE
         return transition(self.known, status)
 
-    def claimed(self, status: PaymentStatus, until: float) -> _Record:
+    def claimed(self, status: Status, until: float) -> _Record:
         return replace(self, claim=status, expires=until)
 
-    def committed(self, status: PaymentStatus) -> _Record:
+    def committed(self, status: Status) -> _Record:
         return _Record(self.statuses | {status}) if self.claim is status else self
 
-    def released(self, status: PaymentStatus) -> _Record:
+    def released(self, status: Status) -> _Record:
         return _Record(self.statuses) if self.claim is status else self
 
 
@@ -323,10 +323,9 @@ class NotificationGuard:
     @staticmethod
     def key(notification: Notification) -> str:
         """The store key of a payment: accounts, instances, payouts and payments never share one."""
-        payment = notification.payment
         return (
             f"{notification.provider}:{notification.instance}:{notification.account}:"
-            f"{notification.kind.value}:{payment.id}"
+            f"{notification.kind.value}:{notification.subject.id}"
         )
 
     def admit(self, notification: Notification) -> Verdict:
@@ -336,16 +335,17 @@ class NotificationGuard:
         claim; the rest get BUSY until it calls `commit` (then DUPLICATE) or `release` (then
         the next copy is admitted). `admitted` makes both calls for you.
         """
-        status = notification.payment.status
+        subject = notification.subject
+        status, kind = subject.status, type(subject.status)
         now = self.clock()
 
         def claim(value: str | None) -> str | None:
-            record = _Record.decode(value)
+            record = _Record.decode(value, kind)
             if not record.verdict(status, now).act:
                 return value
             return record.claimed(status, now + self.lease).encode()
 
-        before = _Record.decode(self.store.update(self.key(notification), claim))
+        before = _Record.decode(self.store.update(self.key(notification), claim), kind)
         verdict = before.verdict(status, now)
         if verdict in _EVENTS:
             level, event = _EVENTS[verdict]
@@ -354,8 +354,9 @@ class NotificationGuard:
                 event,
                 provider=notification.provider,
                 instance=notification.instance,
-                payment_id=notification.payment.id,
-                order_id=notification.payment.order_id,
+                kind=notification.kind.value,
+                payment_id=subject.id,
+                order_id=getattr(subject, "order_id", None),
                 status=status.value,
                 previous=None if before.known is None else before.known.value,
             )
@@ -366,9 +367,10 @@ class NotificationGuard:
 
         From then on the notification's repeats are DUPLICATE.
         """
-        status = notification.payment.status
+        status = notification.subject.status
         self.store.update(
-            self.key(notification), lambda value: _Record.decode(value).committed(status).encode()
+            self.key(notification),
+            lambda value: _Record.decode(value, type(status)).committed(status).encode(),
         )
 
     def release(self, notification: Notification) -> None:
@@ -377,9 +379,10 @@ class NotificationGuard:
 
         Call it, like `commit`, only from the worker whose `admit` returned NEW or REOPENED.
         """
-        status = notification.payment.status
+        status = notification.subject.status
         self.store.update(
-            self.key(notification), lambda value: _Record.decode(value).released(status).encode()
+            self.key(notification),
+            lambda value: _Record.decode(value, type(status)).released(status).encode(),
         )
 
     @contextmanager

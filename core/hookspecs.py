@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from paymux.models import Payment
+    from paymux._transport import Exchange
+    from paymux.models import Payment, Payout, Refund
     from paymux.provider import Provider
-    from paymux.transport import Exchange
 
 hookspec = pluggy.HookspecMarker("paymux")
 hookimpl = pluggy.HookimplMarker("paymux")
@@ -46,10 +46,20 @@ def paymux_exchange(exchange: Exchange) -> None:
 def paymux_payment_update(payment: Payment, source: str) -> None:
     """Observe a payment snapshot as a provider reported it.
 
-    `source` is "create", "status" or "notification" (notifications only after their signature
-    verified; payout notifications are not payments and do not come here). Hosts use it to
-    record status changes in one place.
+    `source` is "create", "status", "capture", "cancel" or "notification" (notifications only
+    once verified; refund and payout notifications are not payments and do not come here).
+    Hosts use it to record status changes in one place.
     """
+
+
+@hookspec
+def paymux_refund_update(refund: Refund, source: str) -> None:
+    """Observe a refund as a provider reported it ("refund", "status" or "notification")."""
+
+
+@hookspec
+def paymux_payout_update(payout: Payout, source: str) -> None:
+    """Observe a payout as a provider reported it ("payout", "status" or "notification")."""
 
 
 @hookspec

@@ -7,57 +7,32 @@ and is left out of the repr.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from paymux._redaction import mask_email, mask_text, redact
 from paymux.errors import PaymuxError
-from paymux.redaction import mask_email, mask_text, redact
-
-
-class PaymentStatus(str, enum.Enum):
-    """Where a payment stands. UNKNOWN means the provider has not confirmed an outcome."""
-
-    PENDING = "pending"
-    PAID = "paid"
-    CANCELED = "canceled"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-    @property
-    def is_final(self) -> bool:
-        """True once the provider will not change the status any more."""
-        return self in _FINAL
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_FINAL = frozenset({PaymentStatus.PAID, PaymentStatus.CANCELED, PaymentStatus.FAILED})
-
-
-class NotificationKind(str, enum.Enum):
-    """What a notification is about."""
-
-    PAYMENT = "payment"
-    PAYOUT = "payout"
-
-    def __str__(self) -> str:
-        return self.value
+from paymux.statuses import (
+    Authentication,
+    NotificationKind,
+    PaymentStatus,
+    PayoutStatus,
+    RefundStatus,
+)
 
 
 @dataclass(frozen=True)
 class Customer:
     """The payer, as far as the shop knows them. `ip` and `user_agent` come from their browser.
 
-    `user_agent` may be left out where the payer pays without a browser (a bank transfer to a
-    virtual account); a provider whose payment method needs it says so before sending.
+    Every field is optional here: each provider requires what its gateway requires, and says so
+    with a `ValidationError` before anything is sent.
     """
 
-    ip: str
+    ip: str | None = None
     user_agent: str | None = None
     account: str | None = None
     email: str | None = None
@@ -94,13 +69,17 @@ class PaymentRequest:
 
     order_id: str
     amount: Decimal
-    customer: Customer
+    customer: Customer = field(default_factory=Customer)
     currency: str | None = None
     description: str | None = None
     success_url: str | None = None
     fail_url: str | None = None
     notification_url: str | None = None
     lifetime: int | None = None
+    capture: bool = True
+    """False asks for a two-phase payment: the money is held (AUTHORIZED) until `capture`."""
+    idempotency_key: str | None = None
+    """The key a gateway with idempotency keys gets; paymux makes one when it is left out."""
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -127,26 +106,39 @@ class PaymentDestination:
 
 @dataclass(frozen=True)
 class Payment:
-    """A snapshot of a payment as the provider last reported it.
-
-    `redirect_url` is the payment page to send the customer to; `destination`, where the
-    payer transfers the money when the gateway has no page for them.
-    """
+    """A snapshot of a payment as the provider last reported it."""
 
     provider: str
+    """The provider's registered name, as in the configuration."""
     id: str
+    """The gateway's id of the payment: what `status(payment_id=...)` takes."""
     order_id: str | None
+    """The shop's order id, as the gateway keeps it (None when it keeps none)."""
     status: PaymentStatus
     amount: Decimal | None = None
+    """The sum asked for; None when the gateway's answer did not say."""
     paid_amount: Decimal | None = None
+    """The sum the payer actually paid, where the gateway reports it."""
     fee: Decimal | None = None
+    """The gateway's commission, where reported."""
     currency: str | None = None
+    """ISO 4217 code."""
     is_partial: bool = False
+    """The gateway's own flag for a part payment (see `is_short_paid`, which weighs sums first)."""
     redirect_url: str | None = None
+    """The payment page to send the customer to."""
     hold_amount: Decimal | None = None
+    """Money held: for an AUTHORIZED payment, the sum that `capture` can take."""
     hold_until: str | None = None
+    """When a hold ends (ISO 8601 or the gateway's own text): capture or cancel before."""
+    refunded_amount: Decimal | None = None
+    """The sum refunded so far, where the gateway reports it."""
     destination: PaymentDestination | None = None
+    """Where the payer transfers the money when the gateway has no page for them."""
+    instance: str | None = None
+    """The configured instance that reported it."""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The gateway's full payload, for the host's records."""
 
     def matches(
         self,
@@ -239,19 +231,142 @@ class PaymentMismatch(PaymuxError):
 
 
 @dataclass(frozen=True)
-class Notification:
-    """A verified notification from a provider: what changed, and the signed fields it came with.
+class RefundRequest:
+    """What the shop asks to give back: `amount` of payment `payment_id` (None: what is left).
 
-    `instance` and `account` say which configured account it was verified for, so that two
-    accounts (or a restarted sandbox) reusing one payment id never share a guard record.
+    `idempotency_key` is made by paymux when left out, for gateways that take one.
+    """
+
+    payment_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    description: str | None = None
+    idempotency_key: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund as the provider last reported it."""
+
+    provider: str
+    id: str
+    payment_id: str
+    """The payment the money goes back from."""
+    status: RefundStatus
+    amount: Decimal | None = None
+    currency: str | None = None
+    instance: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class PayoutRequest:
+    """Money the shop sends out: to a card `number` (or, for some methods, a phone).
+
+    `order_id` is the shop's unique id of the payout; `recipient` the payee's details as the
+    provider documents them (names, bank code, card expiry...). The card number is masked in
+    every repr.
+    """
+
+    order_id: str
+    amount: Decimal
+    number: str = field(repr=False)
+    currency: str | None = None
+    recipient: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    notification_url: str | None = None
+    idempotency_key: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Payout:
+    """A payout as the provider last reported it."""
+
+    provider: str
+    id: str
+    order_id: str | None
+    status: PayoutStatus
+    amount: Decimal | None = None
+    fee: Decimal | None = None
+    currency: str | None = None
+    instance: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What the account holds: `available` to pay out, `held` (reserved for payouts or
+    disputes) and `reserve` (kept back by the gateway), in `currency` where reported."""
+
+    provider: str
+    available: Decimal
+    held: Decimal = Decimal(0)
+    reserve: Decimal = Decimal(0)
+    currency: str | None = None
+    instance: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+Subject = Payment | Refund | Payout
+"""What a notification is about."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A verified notification from a provider: what changed, and the fields it came with.
+
+    `subject` is a `Payment`, a `Refund` or a `Payout`, as `kind` says; `payment` gives the
+    payment and refuses any other kind, so no payment handler can take a refund or a payout
+    for a payment. `instance` and `account` say which configured account it was verified for,
+    so that two accounts (or a restarted sandbox) reusing one id never share a guard record.
+    `verified_by` says how it was authenticated.
     """
 
     provider: str
     instance: str
     account: str
     kind: NotificationKind
-    payment: Payment
-    fields: Mapping[str, str] = field(repr=False)
+    subject: Subject
+    fields: Mapping[str, Any] = field(repr=False)
+    verified_by: tuple[Authentication, ...] = ()
+
+    def __post_init__(self) -> None:
+        expected = {
+            NotificationKind.PAYMENT: Payment,
+            NotificationKind.REFUND: Refund,
+            NotificationKind.PAYOUT: Payout,
+        }[self.kind]
+        if not isinstance(self.subject, expected):
+            raise TypeError(f"a {self.kind.value} notification carries a {expected.__name__}")
+
+    @property
+    def order_id(self) -> str | None:
+        """The shop's order id of a payment or payout; None for a refund (it names a payment)."""
+        return None if isinstance(self.subject, Refund) else self.subject.order_id
+
+    @property
+    def payment(self) -> Payment:
+        """The payment; TypeError for a refund or payout notification (see `subject`)."""
+        if not isinstance(self.subject, Payment):
+            raise TypeError(
+                f"a {self.kind.value} notification is not about a payment: read .{self.kind.value}"
+            )
+        return self.subject
+
+    @property
+    def refund(self) -> Refund:
+        """The refund; TypeError for any other kind."""
+        if not isinstance(self.subject, Refund):
+            raise TypeError(f"a {self.kind.value} notification is not about a refund")
+        return self.subject
+
+    @property
+    def payout(self) -> Payout:
+        """The payout; TypeError for any other kind."""
+        if not isinstance(self.subject, Payout):
+            raise TypeError(f"a {self.kind.value} notification is not about a payout")
+        return self.subject
 
 
 @dataclass(frozen=True)

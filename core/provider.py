@@ -1,22 +1,61 @@
-"""The generic interface every payment provider implements.
+"""The one contract every payment provider offers: providers describe, core executes.
 
-Hosts program against `Provider` only; which gateway stands behind it is configuration.
+Hosts call the operations (`create`, `status`, `parse_notification`, and `refund`, `capture`,
+`cancel`, `payout`, `payout_status`, `balance`, `reconcile` where the provider offers them);
+which gateway stands behind them is configuration. A provider author writes only the other
+half, the `describe_*` and `read_*` methods: how to build each request and read each answer,
+how its notifications are authenticated. Sending, deadlines, retries, exactly-once, logging
+and observers are core's, written once for every provider.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, final, overload
 
-from paymux.models import Notification, Payment, PaymentRequest
+from paymux import __version__ as _version
+from paymux._authentication import IPNetwork, check_sender, confirmed
+from paymux._calls import Answer, Call, Request
+from paymux._events import emit
+from paymux._keys import keyed, new_key
+from paymux._retry import RetryPolicy
+from paymux._runner import Runner
+from paymux._transport import Transport, masked_url
+from paymux.capabilities import Capabilities, Lookup, Operation
+from paymux.connection import Connection, Observers, Unobserved
+from paymux.errors import (
+    InvalidResponse,
+    NotFound,
+    OrderConflict,
+    OutcomeUnknown,
+    PaymuxError,
+    Unsupported,
+    ValidationError,
+)
+from paymux.incoming import Incoming, NotificationInput
+from paymux.models import (
+    Balance,
+    Notification,
+    Payment,
+    PaymentRequest,
+    Payout,
+    PayoutRequest,
+    Refund,
+    RefundRequest,
+    Subject,
+)
+from paymux.statuses import Authentication, NotificationKind
 
-NotificationInput = Mapping[str, str | Sequence[str]] | str | bytes
-"""A notification as a web framework hands it over: query parameters, a query string or a URL."""
+__all__ = ["Connection", "NotificationInput", "Observers", "Provider"]
 
 P = TypeVar("P", bound="Provider")
+S = TypeVar("S", bound=Payment | Refund | Payout | Balance)
 
 
 class Provider(abc.ABC):
@@ -25,13 +64,52 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     """The provider's registered name, as hosts write it in their configuration."""
 
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    """What this provider offers beyond create, status and parse_notification."""
+
+    option_types: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
+    """How text given for each `PaymentRequest.options` key (on the command line) is read."""
+
     instance: str
     """The configured instance name (a host may run several accounts of one provider)."""
+
+    account: str
+    """The gateway account this instance acts for (guard records are kept per account)."""
+
+    def __init__(
+        self, *, instance: str, connection: Connection, observers: Observers | None = None
+    ) -> None:
+        self.instance = instance
+        self.connection = connection
+        self._observers: Observers = observers or Unobserved()
+        self._transport = Transport(
+            provider=self.name,
+            connect_timeout=connection.connect_timeout,
+            read_timeout=connection.read_timeout,
+            user_agent=connection.user_agent or f"paymux/{_version}",
+            on_exchange=self._observers.publish_exchange,
+            trust_env=connection.trust_env,
+        )
+        self._runner = Runner(
+            provider=self.name,
+            instance=instance,
+            base_url=connection.base_url,
+            transport=self._transport,
+            policy=connection.retry,
+            authenticate=self.authenticate,
+            read_error=self.read_error,
+            reconcile=connection.reconcile,
+        )
 
     @classmethod
     @abc.abstractmethod
     def from_settings(
-        cls: type[P], settings: Mapping[str, Any], *, instance: str, base_dir: Path | None = None
+        cls: type[P],
+        settings: Mapping[str, Any],
+        *,
+        instance: str,
+        base_dir: Path | None = None,
+        observers: Observers | None = None,
     ) -> P:
         """Build a ready provider from configuration values (strings are accepted for numbers).
 
@@ -39,27 +117,250 @@ class Provider(abc.ABC):
         configuration file), else the current directory. Raises `ConfigurationError`.
         """
 
-    @abc.abstractmethod
-    def create(self, request: PaymentRequest) -> Payment:
-        """Create a payment. Validates before any network call (`ValidationError`).
+    @property
+    def base_url(self) -> str:
+        return self._runner.base_url
 
-        A provider refusal raises a `ProviderError`; when the provider may or may not have
-        created the payment, raises `OutcomeUnknown` with the order_id to reconcile with.
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Attempts, pauses and deadline of every call; replace it to tune or to test."""
+        return self._runner.policy
+
+    @retry_policy.setter
+    def retry_policy(self, policy: RetryPolicy) -> None:
+        self._runner.policy = policy
+
+    # -- what a provider describes ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def authenticate(self, request: Request) -> Mapping[str, str]:
+        """The secret headers of `request` (a signature, credentials), made as it is sent."""
+
+    @abc.abstractmethod
+    def read_error(self, request: Request, answer: Answer) -> PaymuxError:
+        """The typed error for a non-2xx answer (a `ProviderError`; 5xx: `ProviderServerError`)."""
+
+    @abc.abstractmethod
+    def describe_create(self, request: PaymentRequest) -> Call[Payment]:
+        """The create call, validated (`ValidationError` before anything is sent), with how the
+        gateway makes it exactly-once."""
+
+    @abc.abstractmethod
+    def describe_status(
+        self, *, payment_id: str | None = None, order_id: str | None = None
+    ) -> Call[Payment]:
+        """The status call by one of the lookups the capabilities declare."""
+
+    @abc.abstractmethod
+    def read_notification(self, incoming: Incoming) -> Notification:
+        """What a notification says; with SIGNATURE authentication, verified first.
+
+        Raises `SignatureError` for anything not proven genuine. Core checks the sender and
+        re-fetches the subject, when the capabilities say so, around this call.
         """
 
-    @abc.abstractmethod
+    def allowed_senders(self) -> Sequence[IPNetwork]:
+        """The networks notifications may come from (SENDER authentication)."""
+        raise NotImplementedError(f"{self.name} declares sender checks but names no networks")
+
+    def describe_refetch(self, notification: Notification) -> Call[Subject]:
+        """How to fetch a notification's subject from the API (REFETCH authentication)."""
+        subject = notification.subject
+        if isinstance(subject, Refund):
+            return self.describe_refund_status(subject.id)  # type: ignore[return-value]
+        if isinstance(subject, Payout):
+            return self.describe_payout_status(payout_id=subject.id)  # type: ignore[return-value]
+        return self.describe_status(payment_id=subject.id)  # type: ignore[return-value]
+
+    def describe_refund(self, request: RefundRequest) -> Call[Refund]:
+        raise self._unsupported(Operation.REFUND)
+
+    def describe_refund_status(self, refund_id: str) -> Call[Refund]:
+        raise self._unsupported(Operation.REFUND_STATUS)
+
+    def describe_capture(
+        self, payment_id: str, amount: Decimal | None, currency: str | None, idempotency_key: str
+    ) -> Call[Payment]:
+        raise self._unsupported(Operation.CAPTURE)
+
+    def describe_cancel(self, payment_id: str, idempotency_key: str) -> Call[Payment]:
+        raise self._unsupported(Operation.CANCEL)
+
+    def describe_payout(self, request: PayoutRequest) -> Call[Payout]:
+        raise self._unsupported(Operation.PAYOUT)
+
+    def describe_payout_status(
+        self, *, payout_id: str | None = None, order_id: str | None = None
+    ) -> Call[Payout]:
+        raise self._unsupported(Operation.PAYOUT_STATUS)
+
+    def describe_balance(self) -> Call[Balance]:
+        raise self._unsupported(Operation.BALANCE)
+
+    # -- what core executes -----------------------------------------------------------------
+
+    @final
+    def create(self, request: PaymentRequest) -> Payment:
+        """Create a payment exactly once, even when the gateway's answer is lost.
+
+        Validates before any network call (`ValidationError`). A refusal raises a
+        `ProviderError`; a create that may or may not have happened raises `OutcomeUnknown`,
+        which `reconcile` settles.
+        """
+        call = self.describe_create(keyed(request))
+        return self._published(self._runner.once(call), "create")
+
+    @final
     def status(self, *, payment_id: str | None = None, order_id: str | None = None) -> Payment:
         """The payment's current state, by the provider's id or the shop's order_id (one only)."""
+        if (payment_id is None) == (order_id is None):
+            raise ValidationError({"payment_id": ["Give payment_id or order_id, not both."]})
+        lookup = Lookup.PAYMENT_ID if payment_id is not None else Lookup.ORDER_ID
+        if lookup not in self.capabilities.status_by:
+            raise Unsupported(
+                f"{self.name} finds payments by {_joined(self.capabilities.status_by)} only, "
+                f"not by {lookup.value}",
+                operation="status",
+            )
+        call = self.describe_status(payment_id=payment_id, order_id=order_id)
+        return self._published(self._runner.fetch(call), "status")
 
-    @abc.abstractmethod
-    def parse_notification(self, data: NotificationInput) -> Notification:
-        """Verify a notification and return what it says; raises `SignatureError` if it fails.
+    @overload
+    def reconcile(self, unknown: str, amount: Decimal | None = None) -> Payment: ...
 
-        Never returns an unverified notification.
+    @overload
+    def reconcile(self, unknown: OutcomeUnknown) -> Payment | Refund | Payout: ...
+
+    @final
+    def reconcile(
+        self, unknown: OutcomeUnknown | str, amount: Decimal | None = None
+    ) -> Payment | Refund | Payout:
+        """Settle what an `OutcomeUnknown` left open: the payment (refund, payout) it made.
+
+        Given the error, repeats its call the way the gateway makes it exactly-once: looks it
+        up by order id (and sends the same bytes again only if there is nothing), or sends it
+        again with the same idempotency key while the gateway still remembers the key. Given an
+        order id (gateways that look payments up by order id), returns the payment under it:
+        `PaymentNotFound` means the create certainly did not happen; with `amount`, a payment
+        of another sum is an `OrderConflict`.
         """
+        if isinstance(unknown, str):
+            return self._payment_of_order(unknown, amount)
+        call = unknown.call
+        if not isinstance(call, Call):
+            if unknown.order_id is not None and unknown.operation == "create":
+                return self._payment_of_order(unknown.order_id, amount)
+            raise Unsupported("this error carries no call to repeat", operation="reconcile")
+        if unknown.key_expires_at is not None and time.time() >= unknown.key_expires_at:
+            raise OutcomeUnknown(
+                f"{unknown.operation}: the gateway has forgotten idempotency key "
+                f"{unknown.idempotency_key!r}; sending it again could act twice: settle it by "
+                f"hand",
+                operation=unknown.operation,
+                idempotency_key=unknown.idempotency_key,
+                key_expires_at=unknown.key_expires_at,
+            )
+        result: Payment | Refund | Payout = self._runner.once(
+            call, look_first=True, key_expires_at=unknown.key_expires_at
+        )
+        return self._published(result, "status")
 
-    def close(self) -> None:  # noqa: B027 - a no-op unless the provider holds resources
+    @final
+    def refund(self, request: RefundRequest) -> Refund:
+        """Give money back from a paid payment, exactly once (see `create` for the errors)."""
+        self._require(Operation.REFUND)
+        return self._published(self._runner.once(self.describe_refund(keyed(request))), "refund")
+
+    @final
+    def refund_status(self, refund_id: str) -> Refund:
+        self._require(Operation.REFUND_STATUS)
+        return self._published(self._runner.fetch(self.describe_refund_status(refund_id)), "status")
+
+    @final
+    def capture(
+        self,
+        payment_id: str,
+        amount: Decimal | None = None,
+        *,
+        currency: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Payment:
+        """Take the held money of an AUTHORIZED payment, exactly once: all of it, or `amount`
+        (in `currency`, the payment's) when less is to be taken."""
+        self._require(Operation.CAPTURE)
+        call = self.describe_capture(payment_id, amount, currency, idempotency_key or new_key())
+        return self._published(self._runner.once(call), "capture")
+
+    @final
+    def cancel(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
+        """Release the held money of an AUTHORIZED (or a still PENDING) payment, exactly once."""
+        self._require(Operation.CANCEL)
+        call = self.describe_cancel(payment_id, idempotency_key or new_key())
+        return self._published(self._runner.once(call), "cancel")
+
+    @final
+    def payout(self, request: PayoutRequest) -> Payout:
+        """Send money out, exactly once (see `create` for the errors)."""
+        self._require(Operation.PAYOUT)
+        return self._published(self._runner.once(self.describe_payout(keyed(request))), "payout")
+
+    @final
+    def payout_status(self, *, payout_id: str | None = None, order_id: str | None = None) -> Payout:
+        self._require(Operation.PAYOUT_STATUS)
+        if (payout_id is None) == (order_id is None):
+            raise ValidationError({"payout_id": ["Give payout_id or order_id, not both."]})
+        call = self.describe_payout_status(payout_id=payout_id, order_id=order_id)
+        return self._published(self._runner.fetch(call), "status")
+
+    @final
+    def balance(self) -> Balance:
+        """What the account holds now."""
+        self._require(Operation.BALANCE)
+        return self._stamped(self._runner.fetch(self.describe_balance()))
+
+    @final
+    def parse_notification(self, data: Incoming | NotificationInput) -> Notification:
+        """Authenticate a notification and return what it says; `SignatureError` if it fails.
+
+        Never returns an unverified notification: the sender is checked before anything is
+        read, a signature before anything is parsed, and a re-fetched subject replaces what the
+        notification claimed (a claim the API does not confirm is refused).
+        """
+        incoming = Incoming.of(data)
+        methods = self.capabilities.notifications
+        if Authentication.SENDER in methods:
+            check_sender(incoming, self.allowed_senders())
+        notification = self.read_notification(incoming)
+        if Authentication.REFETCH in methods:
+            try:
+                fetched: Subject | NotFound = self._runner.fetch(
+                    self.describe_refetch(notification)
+                )
+            except NotFound as unknown:
+                fetched = unknown
+            notification = confirmed(notification, fetched)
+        notification = dataclasses.replace(
+            notification,
+            subject=self._stamped(notification.subject),
+            verified_by=tuple(a for a in Authentication if a in methods),
+        )
+        subject = notification.subject
+        emit(
+            "info",
+            "paymux.notification",
+            provider=self.name,
+            instance=self.instance,
+            kind=notification.kind.value,
+            id=subject.id,
+            order_id=getattr(subject, "order_id", None),
+            status=subject.status.value,
+        )
+        self._publish(subject, "notification")
+        return notification
+
+    def close(self) -> None:
         """Release pooled connections."""
+        self._transport.close()
 
     def __enter__(self: P) -> P:
         return self
@@ -71,3 +372,74 @@ class Provider(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(instance={self.instance!r}, "
+            f"base_url={masked_url(self.base_url)!r})"
+        )
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _require(self, operation: Operation) -> None:
+        if not self.capabilities.offers(operation):
+            raise self._unsupported(operation)
+
+    def _unsupported(self, operation: Operation) -> Unsupported:
+        return Unsupported(f"{self.name} does not offer {operation.value}", operation=operation)
+
+    def _payment_of_order(self, order_id: str, amount: Decimal | None) -> Payment:
+        payment = self.status(order_id=order_id)
+        if amount is not None and payment.amount is None:
+            raise InvalidResponse(
+                f"reconcile: the payment under order_id {order_id!r} shows no amount to "
+                f"compare with {amount}",
+                body=dict(payment.raw),
+            )
+        if amount is not None and payment.amount != Decimal(str(amount)):
+            raise OrderConflict(
+                f"reconcile: order_id {order_id!r} is a payment of {payment.amount}, not {amount}",
+                order_id=order_id,
+                payment=payment,
+            )
+        return payment
+
+    def _stamped(self, result: S) -> S:
+        return result if result.instance else dataclasses.replace(result, instance=self.instance)
+
+    def _published(self, result: S, source: str) -> S:
+        result = self._stamped(result)
+        self._publish(result, source)
+        return result
+
+    def _publish(self, result: Payment | Refund | Payout | Balance, source: str) -> None:
+        if isinstance(result, Balance):
+            return
+        kind = _KINDS[type(result)]
+        emit(
+            "debug",
+            f"paymux.{kind.value}",
+            provider=self.name,
+            instance=self.instance,
+            source=source,
+            id=result.id,
+            status=result.status.value,
+            raw=dict(result.raw),
+        )
+        if isinstance(result, Payment):
+            self._observers.publish_payment(result, source)
+        elif isinstance(result, Refund):
+            self._observers.publish_refund(result, source)
+        else:
+            self._observers.publish_payout(result, source)
+
+
+_KINDS: dict[type, NotificationKind] = {
+    Payment: NotificationKind.PAYMENT,
+    Refund: NotificationKind.REFUND,
+    Payout: NotificationKind.PAYOUT,
+}
+
+
+def _joined(lookups: frozenset[Lookup]) -> str:
+    return " or ".join(sorted(lookup.value for lookup in lookups))

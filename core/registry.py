@@ -1,11 +1,14 @@
 """Finds providers through the `paymux` entry-point group and loads them on demand.
 
 Listing reads installed metadata only; asking for a provider imports that one plugin and no
-other, so a broken or slow plugin never affects a host that does not use it.
+other, so a broken or slow plugin never affects a host that does not use it. Plugins named in
+`PAYMUX_BLOCK_PLUGINS` (comma-separated entry-point names) are never loaded: a way out when an
+installed plugin breaks a host.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,13 +18,14 @@ from typing import Any
 import pluggy
 
 from paymux import hookspecs
+from paymux._transport import Exchange
 from paymux.config import Config, InstanceConfig, load_config
 from paymux.errors import PluginLoadError, ProviderNotFound
-from paymux.models import Payment
+from paymux.models import Payment, Payout, Refund
 from paymux.provider import Provider
-from paymux.transport import Exchange
 
 ENTRY_POINT_GROUP = "paymux"
+ENV_BLOCK_PLUGINS = "PAYMUX_BLOCK_PLUGINS"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class ProviderInfo:
     module: str
     distribution: str | None
     version: str | None
+    blocked: bool = False
+    """Named in PAYMUX_BLOCK_PLUGINS: listed, never loaded."""
 
 
 class Registry:
@@ -64,6 +70,8 @@ class Registry:
         """Load every installed plugin; map each name to its load problem, or None if it loaded."""
         problems: dict[str, PluginLoadError | None] = {}
         for info in self.installed():
+            if info.blocked:
+                continue
             try:
                 self.provider_class(info.name)
                 problems[info.name] = None
@@ -88,9 +96,29 @@ class Registry:
     def publish_payment(self, payment: Payment, source: str) -> None:
         self.plugin_manager.hook.paymux_payment_update(payment=payment, source=source)
 
+    def publish_refund(self, refund: Refund, source: str) -> None:
+        self.plugin_manager.hook.paymux_refund_update(refund=refund, source=source)
+
+    def publish_payout(self, payout: Payout, source: str) -> None:
+        self.plugin_manager.hook.paymux_payout_update(payout=payout, source=source)
+
+    def connect(self, instance: InstanceConfig) -> Provider:
+        """A ready provider for one configured instance, reporting to this registry's observers."""
+        cls = self.provider_class(instance.provider)
+        return cls.from_settings(
+            {key: value for key, value in instance.settings.items() if key != "name"},
+            instance=instance.name,
+            base_dir=instance.base_dir,
+            observers=self,
+        )
+
     def _load_plugin(self, name: str) -> None:
         point = _entry_point(name)
         distribution = _info(point).distribution
+        if name in blocked_plugins():
+            raise ProviderNotFound(
+                f"provider {name!r} is installed but blocked by {ENV_BLOCK_PLUGINS}"
+            )
         try:
             plugin = point.load()
         except Exception as error:
@@ -158,7 +186,14 @@ def _info(point: EntryPoint) -> ProviderInfo:
         module=point.value,
         distribution=dist.name if dist is not None else None,
         version=dist.version if dist is not None else None,
+        blocked=point.name in blocked_plugins(),
     )
+
+
+def blocked_plugins() -> frozenset[str]:
+    """The plugin names `PAYMUX_BLOCK_PLUGINS` lists."""
+    listed = os.environ.get(ENV_BLOCK_PLUGINS, "")
+    return frozenset(name.strip() for name in listed.split(",") if name.strip())
 
 
 _default: Registry | None = None
@@ -189,7 +224,7 @@ def connect(
 ) -> Provider:
     """A ready provider: from one instance's settings, or by instance name from configuration.
 
-        paymux.connect({"provider": "alikassa", "account": ..., "certificate_dir": ...})
+        paymux.connect({"provider": "mygateway", "merchant": ..., "key_file": ...})
         paymux.connect("shop")     # from $PAYMUX_CONFIG and PAYMUX__SHOP__* variables
         paymux.connect()           # the default (or only) configured instance
 
@@ -200,9 +235,4 @@ def connect(
     else:
         instance = (config if config is not None else load_config()).instance(target)
     del target  # the host's settings may hold a plain password: out of this frame's locals
-    cls = default_registry().provider_class(instance.provider)
-    return cls.from_settings(
-        {key: value for key, value in instance.settings.items() if key != "name"},
-        instance=instance.name,
-        base_dir=instance.base_dir,
-    )
+    return default_registry().connect(instance)

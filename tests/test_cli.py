@@ -66,6 +66,33 @@ def test_providers_lists_alikassa_with_its_distribution() -> None:
     assert rows["alikassa"]["problem"] is None
 
 
+def test_providers_lists_each_gateway_with_what_it_offers() -> None:
+    result = run_paymux("providers", "--json")
+
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["alikassa"]["capabilities"] == {
+        "operations": ["balance", "create", "payout", "payout_status", "status"],
+        "status_by": ["order_id", "payment_id"],
+        "notifications": ["signature"],
+        "summary": rows["alikassa"]["capabilities"]["summary"],
+    }
+    assert rows["yookassa"]["distribution"] == "paymux-yookassa"
+    assert rows["yookassa"]["capabilities"]["operations"] == [
+        "cancel",
+        "capture",
+        "create",
+        "refund",
+        "refund_status",
+        "status",
+    ]
+    assert rows["yookassa"]["capabilities"]["status_by"] == ["payment_id"]
+    assert rows["yookassa"]["capabilities"]["notifications"] == ["refetch", "sender"]
+    shown = run_paymux("providers").stdout
+    assert "offers:     balance, create, payout, payout_status, status; status by order_id" in (
+        shown
+    )
+
+
 def test_help_names_every_command() -> None:
     result = run_paymux("--help")
 
@@ -82,21 +109,21 @@ def test_public_api_lists_every_public_name() -> None:
     # "@py_builtins" and "@pytest_ar": pytest rewrites the asserts of a plugin's distribution.
     public = {name for name in dir(paymux) if not name.startswith(("_", "@"))}
     modules = {
+        "capabilities",
         "cli",
         "config",
+        "connection",
         "decisions",
         "errors",
-        "events",
         "guards",
         "hookspecs",
+        "incoming",
         "models",
         "provider",
         "providers",
-        "redaction",
         "registry",
-        "retry",
         "secrets",
-        "transport",
+        "statuses",
     }
 
     assert set(paymux.__all__) - {"__version__"} == public - modules

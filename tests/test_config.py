@@ -7,6 +7,7 @@ developer's own environment never leaks in.
 from __future__ import annotations
 
 import json
+import os
 import traceback
 import uuid
 from collections.abc import Mapping
@@ -259,8 +260,21 @@ def test_without_a_default_two_instances_are_ambiguous() -> None:
 
 
 def test_with_nothing_configured_there_is_no_instance_to_use() -> None:
-    with pytest.raises(paymux.ConfigurationError, match="configured: none"):
+    with pytest.raises(paymux.ConfigurationError, match="no provider instance is configured"):
         paymux.load_config(environ={}).instance()
+
+
+def test_connect_without_configuration_says_how_to_get_one_as_the_cli_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [key for key in os.environ if key.startswith("PAYMUX")]:
+        monkeypatch.delenv(name)
+
+    with pytest.raises(paymux.ConfigurationError) as raised:
+        paymux.connect()
+
+    assert "PAYMUX_CONFIG" in str(raised.value)
+    assert "'paymux providers' lists the gateways installed" in str(raised.value)
 
 
 @pytest.mark.parametrize(

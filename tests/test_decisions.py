@@ -21,6 +21,10 @@ from paymux import (
     NotificationKind,
     Payment,
     PaymentStatus,
+    Payout,
+    PayoutStatus,
+    Refund,
+    RefundStatus,
     Verdict,
     decide,
 )
@@ -48,12 +52,25 @@ def payment(**changes: object) -> Payment:
 def notification(
     kind: NotificationKind = NotificationKind.PAYMENT, **changes: object
 ) -> Notification:
+    subject: Payment | Payout | Refund = payment(**changes)
+    if kind is NotificationKind.PAYOUT:
+        subject = Payout(
+            provider="alikassa",
+            id="7",
+            order_id=str(changes.get("order_id", ORDER)),
+            status=PayoutStatus.PAID,
+            amount=changes.get("amount", TOTAL),  # type: ignore[arg-type]
+        )
+    if kind is NotificationKind.REFUND:
+        subject = Refund(
+            provider="alikassa", id="r-1", payment_id="42", status=RefundStatus.SUCCEEDED
+        )
     return Notification(
         provider="alikassa",
         instance="shop",
         account="93d5df06-996c-48c3-9847-348d6b580b80",
         kind=kind,
-        payment=payment(**changes),
+        subject=subject,
         fields={},
     )
 
@@ -116,6 +133,32 @@ def test_a_payout_is_ignored_even_when_it_names_this_order_and_sum() -> None:
     assert decision.reasons == ("a payout notification, not a payment",)
 
 
+def test_a_refund_is_ignored_and_carries_no_payment_to_mistake_for_one() -> None:
+    decision = decided(notification(NotificationKind.REFUND), verdict=Verdict.NEW)
+
+    assert decision.action is Action.IGNORE
+    assert decision.payment is None
+    assert decision.reasons == ("a refund notification, not a payment",)
+
+
+def test_a_refund_or_payout_notification_refuses_to_be_read_as_a_payment() -> None:
+    for kind in (NotificationKind.REFUND, NotificationKind.PAYOUT):
+        with pytest.raises(TypeError, match=f"a {kind.value} notification is not about a payment"):
+            _ = notification(kind).payment
+
+
+def test_a_notification_cannot_carry_a_subject_of_another_kind() -> None:
+    with pytest.raises(TypeError, match="a payout notification carries a Payout"):
+        Notification(
+            provider="alikassa",
+            instance="shop",
+            account="a",
+            kind=NotificationKind.PAYOUT,
+            subject=payment(),
+            fields={},
+        )
+
+
 @pytest.mark.parametrize("verdict", [Verdict.DUPLICATE, Verdict.STALE])
 def test_a_notification_handled_before_is_ignored(verdict: Verdict) -> None:
     decision = decided(notification(), verdict=verdict)
@@ -138,6 +181,25 @@ def test_a_failed_or_canceled_payment_is_ignored(status: PaymentStatus) -> None:
 
     assert decision.action is Action.IGNORE
     assert decision.reasons == (f"status is {status.value}: not paid",)
+
+
+# -- CAPTURE: held in full, for this order ------------------------------------------------------
+
+
+def test_money_held_in_full_for_this_order_is_to_be_captured() -> None:
+    held = notification(status=PaymentStatus.AUTHORIZED, paid_amount=None, hold_amount=TOTAL)
+
+    decision = decided(held, verdict=Verdict.NEW)
+
+    assert decision.action is Action.CAPTURE
+    assert not decision.fulfil
+    assert decision.reasons == ("500.00 held for this order: capture or cancel",)
+
+
+def test_money_held_for_another_sum_is_rejected_not_captured() -> None:
+    held = payment(status=PaymentStatus.AUTHORIZED, amount=Decimal("5.00"), paid_amount=None)
+
+    assert decided(held).action is Action.REJECT
 
 
 # -- REJECT: not this order, or not this sum ----------------------------------------------------

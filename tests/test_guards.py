@@ -36,6 +36,10 @@ from paymux import (
     Payment,
     PaymentMismatch,
     PaymentStatus,
+    Payout,
+    PayoutStatus,
+    Refund,
+    RefundStatus,
     SQLiteStore,
     Verdict,
     confirm,
@@ -83,12 +87,17 @@ def notification(
     instance: str = "shop",
     account: str = ACCOUNT,
 ) -> Notification:
+    subject: Payment | Payout = paid(id=payment_id, status=status)
+    if kind is NotificationKind.PAYOUT:
+        subject = Payout(
+            provider="alikassa", id=payment_id, order_id="p-1", status=PAYOUT_OF[status]
+        )
     return Notification(
         provider="alikassa",
         instance=instance,
         account=account,
         kind=kind,
-        payment=paid(id=payment_id, status=status),
+        subject=subject,
         fields={},
     )
 
@@ -171,15 +180,89 @@ def test_a_payment_of_unknown_amount_cannot_match_an_expected_amount() -> None:
 
 # -- the status-transition rule: every pair ---------------------------------------------------
 
+AUTHORIZED = PaymentStatus.AUTHORIZED
+# fmt: off
 TABLE: dict[PaymentStatus | None, dict[PaymentStatus, Verdict]] = {
-    # previous   new: PENDING     PAID      CANCELED    FAILED     UNKNOWN
-    None: {PENDING: NEW, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: NEW},
-    UNKNOWN: {PENDING: NEW, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: DUPLICATE},
-    PENDING: {PENDING: DUPLICATE, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: STALE},
-    PAID: {PENDING: STALE, PAID: DUPLICATE, CANCELED: STALE, FAILED: STALE, UNKNOWN: STALE},
-    CANCELED: {PENDING: STALE, PAID: REOPENED, CANCELED: DUPLICATE, FAILED: STALE, UNKNOWN: STALE},
-    FAILED: {PENDING: STALE, PAID: REOPENED, CANCELED: STALE, FAILED: DUPLICATE, UNKNOWN: STALE},
+    # previous   new: PENDING   AUTHORIZED   PAID   CANCELED   FAILED   UNKNOWN
+    None: {PENDING: NEW, AUTHORIZED: NEW, PAID: NEW, CANCELED: NEW, FAILED: NEW, UNKNOWN: NEW},
+    UNKNOWN: {
+        PENDING: NEW,
+        AUTHORIZED: NEW,
+        PAID: NEW,
+        CANCELED: NEW,
+        FAILED: NEW,
+        UNKNOWN: DUPLICATE,
+    },
+    PENDING: {
+        PENDING: DUPLICATE,
+        AUTHORIZED: NEW,
+        PAID: NEW,
+        CANCELED: NEW,
+        FAILED: NEW,
+        UNKNOWN: STALE,
+    },
+    AUTHORIZED: {
+        PENDING: STALE,
+        AUTHORIZED: DUPLICATE,
+        PAID: NEW,
+        CANCELED: NEW,
+        FAILED: NEW,
+        UNKNOWN: STALE,
+    },
+    PAID: {
+        PENDING: STALE,
+        AUTHORIZED: STALE,
+        PAID: DUPLICATE,
+        CANCELED: STALE,
+        FAILED: STALE,
+        UNKNOWN: STALE,
+    },
+    CANCELED: {
+        PENDING: STALE,
+        AUTHORIZED: STALE,
+        PAID: REOPENED,
+        CANCELED: DUPLICATE,
+        FAILED: STALE,
+        UNKNOWN: STALE,
+    },
+    FAILED: {
+        PENDING: STALE,
+        AUTHORIZED: STALE,
+        PAID: REOPENED,
+        CANCELED: STALE,
+        FAILED: DUPLICATE,
+        UNKNOWN: STALE,
+    },
 }
+# fmt: on
+REFUND_TABLE: dict[RefundStatus | None, dict[RefundStatus, Verdict]] = {
+    None: {r: NEW for r in RefundStatus},
+    RefundStatus.UNKNOWN: {**{r: NEW for r in RefundStatus}, RefundStatus.UNKNOWN: DUPLICATE},
+    RefundStatus.PENDING: {
+        RefundStatus.UNKNOWN: STALE,
+        RefundStatus.PENDING: DUPLICATE,
+        RefundStatus.SUCCEEDED: NEW,
+        RefundStatus.CANCELED: NEW,
+    },
+    RefundStatus.SUCCEEDED: {
+        **{r: STALE for r in RefundStatus},
+        RefundStatus.SUCCEEDED: DUPLICATE,
+    },
+    RefundStatus.CANCELED: {
+        **{r: STALE for r in RefundStatus},
+        RefundStatus.CANCELED: DUPLICATE,
+        RefundStatus.SUCCEEDED: REOPENED,
+    },
+}
+PAYOUT_OF = {
+    PENDING: PayoutStatus.PENDING,
+    PAID: PayoutStatus.PAID,
+    FAILED: PayoutStatus.FAILED,
+    CANCELED: PayoutStatus.CANCELED,
+    UNKNOWN: PayoutStatus.UNKNOWN,
+}
+"""Payouts live the life of a one-phase payment: their table is the payment table without
+AUTHORIZED."""
 PAIRS = [
     (before, after, verdict) for before, row in TABLE.items() for after, verdict in row.items()
 ]
@@ -195,6 +278,71 @@ def test_the_table_covers_every_pair_of_statuses() -> None:
 )
 def test_transition(previous: PaymentStatus | None, new: PaymentStatus, verdict: Verdict) -> None:
     assert transition(previous, new) is verdict
+
+
+REFUND_PAIRS = [
+    (before, after, verdict)
+    for before, row in REFUND_TABLE.items()
+    for after, verdict in row.items()
+]
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "verdict"), REFUND_PAIRS, ids=[f"{p}->{n}" for p, n, _ in REFUND_PAIRS]
+)
+def test_refund_transition(
+    previous: RefundStatus | None, new: RefundStatus, verdict: Verdict
+) -> None:
+    assert set(REFUND_TABLE) == {None, *RefundStatus}
+    assert transition(previous, new) is verdict
+
+
+PAYOUT_PAIRS = [
+    (before, after, verdict)
+    for before, row in TABLE.items()
+    for after, verdict in row.items()
+    if AUTHORIZED not in (before, after)
+]
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "verdict"), PAYOUT_PAIRS, ids=[f"{p}->{n}" for p, n, _ in PAYOUT_PAIRS]
+)
+def test_payout_transition(
+    previous: PaymentStatus | None, new: PaymentStatus, verdict: Verdict
+) -> None:
+    before = None if previous is None else PAYOUT_OF[previous]
+    assert transition(before, PAYOUT_OF[new]) is verdict
+
+
+def test_authorized_then_captured_is_new_at_each_step(guard: NotificationGuard) -> None:
+    assert handle(guard, notification(PENDING)) is NEW
+    assert handle(guard, notification(AUTHORIZED)) is NEW
+    assert handle(guard, notification(PAID)) is NEW
+    assert handle(guard, notification(AUTHORIZED)) is DUPLICATE
+
+
+def test_an_authorized_arriving_after_the_capture_is_stale(guard: NotificationGuard) -> None:
+    assert handle(guard, notification(PAID)) is NEW
+    assert handle(guard, notification(AUTHORIZED, payment_id="42")) is STALE
+
+
+def test_a_refund_is_admitted_under_its_own_key_even_when_its_id_is_a_payments(
+    guard: NotificationGuard,
+) -> None:
+    refund = Refund(provider="alikassa", id="42", payment_id="42", status=RefundStatus.SUCCEEDED)
+    refunded = Notification(
+        provider="alikassa",
+        instance="shop",
+        account=ACCOUNT,
+        kind=NotificationKind.REFUND,
+        subject=refund,
+        fields={},
+    )
+    assert handle(guard, notification(PAID)) is NEW
+    assert handle(guard, refunded) is NEW
+    assert handle(guard, refunded) is DUPLICATE
+    assert guard.key(refunded) == f"alikassa:shop:{ACCOUNT}:refund:42"
 
 
 @pytest.mark.parametrize("verdict", list(Verdict))
@@ -310,6 +458,7 @@ def test_a_repeat_or_a_stale_notification_is_logged_with_the_payment_it_is_about
         "log_level": "info",
         "provider": "alikassa",
         "instance": "shop",
+        "kind": "payment",
         "payment_id": "42",
         "order_id": "1001",
         "status": later.value,
@@ -599,7 +748,7 @@ guard = NotificationGuard(SQLiteStore(sys.argv[1]))
 payment = Payment(provider="alikassa", id="42", order_id="1001", status=PaymentStatus.PAID)
 notification = Notification(
     provider="alikassa", instance="shop", account="a", kind=NotificationKind.PAYMENT,
-    payment=payment, fields={}
+    subject=payment, fields={}
 )
 go = pathlib.Path(sys.argv[2])
 print("ready", flush=True)
@@ -689,7 +838,7 @@ def test_a_notification_the_status_api_disagrees_with_is_a_mismatch(
     received = delivered(provider, sandbox, receiver)
     claimed = dataclasses.replace(
         received,
-        payment=dataclasses.replace(received.payment, amount=Decimal("5000.00"), status=FAILED),
+        subject=dataclasses.replace(received.payment, amount=Decimal("5000.00"), status=FAILED),
     )
 
     with pytest.raises(PaymentMismatch) as raised:

@@ -26,9 +26,16 @@ from paymux.providers.alikassa.sandbox import Merchant, Sandbox
 from support import Receiver, payment_request
 
 
-def run_python(script: str, *args: str, pythonpath: Path | None = None) -> Any:
-    """Run `script` in a fresh interpreter; it prints one JSON document, returned parsed."""
+def run_python(
+    script: str, *args: str, pythonpath: Path | None = None, block: str | None = None
+) -> Any:
+    """Run `script` in a fresh interpreter; it prints one JSON document, returned parsed.
+
+    `block` is given to it as PAYMUX_BLOCK_PLUGINS.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PAYMUX")}
+    if block is not None:
+        env["PAYMUX_BLOCK_PLUGINS"] = block
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     result = subprocess.run(
@@ -75,9 +82,60 @@ def test_listing_providers_reads_metadata_without_importing_any_plugin() -> None
         "module": "paymux.providers.alikassa",
         "distribution": "paymux",
         "version": paymux.__version__,
+        "blocked": False,
     } in found["installed"]
     assert found["imported_after_listing"] is False
     assert found["imported_after_asking"] is True
+
+
+def test_a_plugin_named_in_paymux_block_plugins_is_listed_as_blocked_and_never_loaded() -> None:
+    found = run_python(
+        """
+        import json, sys
+        import paymux
+
+        registry = paymux.default_registry()
+        blocked = {info.name: info.blocked for info in registry.installed()}
+        try:
+            registry.provider_class("alikassa")
+            refused = None
+        except paymux.ProviderNotFound as error:
+            refused = str(error)
+        print(json.dumps({
+            "blocked": blocked,
+            "refused": refused,
+            "problems": {name: str(p) for name, p in registry.load_all().items() if p},
+            "imported": "paymux.providers.alikassa" in sys.modules,
+        }))
+        """,
+        block=" alikassa , nothing-such",
+    )
+
+    assert found["blocked"]["alikassa"] is True
+    assert not any(blocked for name, blocked in found["blocked"].items() if name != "alikassa")
+    assert "blocked by PAYMUX_BLOCK_PLUGINS" in found["refused"]
+    assert found["problems"] == {}
+    assert found["imported"] is False
+
+
+def test_a_provider_reports_to_the_registry_that_connected_it_and_no_other(
+    merchant: Merchant,
+) -> None:
+    own, default = Observer(), Observer()
+    registry = paymux.Registry()
+    registry.register(own)
+    paymux.register_plugin(default)
+    try:
+        instance = paymux.InstanceConfig.from_mapping("shop", merchant.settings)
+        with registry.connect(instance) as provider:
+            provider.create(payment_request())
+    finally:
+        paymux.unregister_plugin(default)
+
+    assert [(e.operation, e.http_status) for e in own.exchanges] == [("create", 200)]
+    assert [source for _, source in own.updates] == ["create"]
+    assert default.exchanges == []
+    assert default.updates == []
 
 
 def test_connect_selects_alikassa_by_its_provider_name(merchant: Merchant) -> None:

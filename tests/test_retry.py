@@ -9,11 +9,11 @@ from email.utils import formatdate
 import pytest
 
 import paymux
+from paymux._retry import RetryPolicy, parse_retry_after
 from paymux.errors import TLSError, TransportError
 from paymux.providers.alikassa import AliKassaProvider
 from paymux.providers.alikassa.sandbox import Fault, Merchant, Sandbox
-from paymux.retry import RetryPolicy, parse_retry_after
-from paymux.transport import Response
+from paymux.providers.base import Answer
 from proxy import STATUS, THROTTLE, Proxy
 from support import payment_request
 
@@ -40,9 +40,10 @@ def policy(fake: FakeTime, **changes: object) -> RetryPolicy:
     return replace(pinned, **changes)  # type: ignore[arg-type]
 
 
-def answers(*statuses: int, retry_after: str | None = None) -> Iterator[Response]:
+def answers(*statuses: int, retry_after: str | None = None) -> Iterator[Answer]:
+    headers = {} if retry_after is None else {"retry-after": retry_after}
     for status in statuses:
-        yield Response(status=status, body=b"{}", request_id=f"r{status}", retry_after=retry_after)
+        yield Answer(status=status, body=b"{}", request_id=f"r{status}", headers=headers)
 
 
 # -- the policy on its own -----------------------------------------------------------------------
@@ -84,6 +85,15 @@ def test_5xx_and_429_are_repeated_until_an_answer(fake: FakeTime, status: int) -
     assert fake.pauses == [0.25]
 
 
+def test_the_retry_after_of_an_answer_sets_the_pause_before_the_next_attempt(
+    fake: FakeTime,
+) -> None:
+    sequence = answers(429, 200, retry_after="3")
+
+    assert policy(fake).call(lambda attempt, left: next(sequence)).status == 200
+    assert fake.pauses == [3.0]
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
 def test_4xx_is_never_repeated(fake: FakeTime, status: int) -> None:
     sequence = answers(status, 200)
@@ -96,7 +106,7 @@ def test_the_last_answer_is_kept_when_attempts_run_out(fake: FakeTime) -> None:
     sequence = answers(500, 502, 503, 200)
     seen: list[int] = []
 
-    def send(attempt: int, left: float | None) -> Response:
+    def send(attempt: int, left: float | None) -> Answer:
         seen.append(attempt)
         return next(sequence)
 
@@ -106,7 +116,7 @@ def test_the_last_answer_is_kept_when_attempts_run_out(fake: FakeTime) -> None:
 
 
 def test_connection_failures_are_repeated_and_the_last_one_raised(fake: FakeTime) -> None:
-    def send(attempt: int, left: float | None) -> Response:
+    def send(attempt: int, left: float | None) -> Answer:
         raise TransportError(f"attempt {attempt}", request_sent=True)
 
     with pytest.raises(TransportError, match="attempt 3"):
@@ -114,7 +124,7 @@ def test_connection_failures_are_repeated_and_the_last_one_raised(fake: FakeTime
 
 
 def test_tls_failures_are_never_repeated(fake: FakeTime) -> None:
-    def send(attempt: int, left: float | None) -> Response:
+    def send(attempt: int, left: float | None) -> Answer:
         raise TLSError("bad certificate")
 
     with pytest.raises(TLSError):
@@ -126,9 +136,9 @@ def test_no_pause_crosses_the_deadline(fake: FakeTime) -> None:
     """Each attempt is told the time left, and a pause that would end past it is not taken."""
     lefts: list[float | None] = []
 
-    def send(attempt: int, left: float | None) -> Response:
+    def send(attempt: int, left: float | None) -> Answer:
         lefts.append(left)
-        return Response(status=503, body=b"", request_id="r")
+        return Answer(status=503, body=b"", request_id="r")
 
     pinned = policy(fake, max_attempts=10, backoff=1.0, max_backoff=100.0, deadline=5.0)
 

@@ -29,10 +29,11 @@ from cryptography.x509.oid import NameOID
 from structlog.testing import LogCapture
 
 import paymux
+from paymux._transport import Exchange, Transport
 from paymux.providers.alikassa import AliKassaProvider
 from paymux.providers.alikassa.keys import Signer
 from paymux.providers.alikassa.sandbox import Merchant
-from paymux.transport import Exchange, Transport
+from paymux.providers.base import Connection
 from support import payment_request
 
 Send = Callable[[bytes], None]
@@ -294,10 +295,11 @@ def test_an_answer_is_read_up_to_the_transports_cap(
     )
     with closing(transport):
         if fits:
-            assert transport.post(server.url, b"{}", {}, operation="status").body == b"x" * size
+            answered = transport.send("POST", server.url, b"{}", {}, operation="status")
+            assert answered.body == b"x" * size
         else:
             with pytest.raises(paymux.InvalidResponse, match="larger than 1000 bytes"):
-                transport.post(server.url, b"{}", {}, operation="status")
+                transport.send("POST", server.url, b"{}", {}, operation="status")
 
 
 # -- no ambient environment -----------------------------------------------------------------------
@@ -398,8 +400,7 @@ def test_a_create_with_a_bad_header_value_is_a_validation_error_and_sends_nothin
     provider = AliKassaProvider(
         account=merchant.account,
         signer=Signer.from_certificate_dir(merchant.payment_certificate.path),
-        base_url=server.url,
-        user_agent=user_agent,
+        connection=Connection(base_url=server.url, user_agent=user_agent),
     )
     with provider, pytest.raises(paymux.ValidationError) as raised:
         provider.create(payment_request())
@@ -415,7 +416,7 @@ def test_every_header_value_is_checked_before_anything_is_sent(
     server = serve(answer(200, b"{}"))
     transport = Transport(provider="test", connect_timeout=5, read_timeout=5, user_agent="t")
     with closing(transport), pytest.raises(paymux.ValidationError) as raised:
-        transport.post(server.url, b"{}", {"X-Note": value}, operation="status")
+        transport.send("POST", server.url, b"{}", {"X-Note": value}, operation="status")
 
     assert list(raised.value.fields) == ["X-Note"]
     assert value not in str(raised.value)
@@ -450,7 +451,7 @@ def test_credentials_in_the_base_url_are_masked_in_reprs_exchanges_and_events(
     )
     try:
         with closing(transport):
-            transport.post(f"{base_url}/v1/payment/status", b"{}", {}, operation="status")
+            transport.send("POST", f"{base_url}/v1/payment/status", b"{}", {}, operation="status")
     finally:
         structlog.reset_defaults()
     with paymux.connect({**merchant.settings, "base_url": base_url}) as provider:

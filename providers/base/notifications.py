@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from paymux.errors import SignatureError
-from paymux.provider import NotificationInput
+from paymux.incoming import NotificationInput
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|/")

@@ -9,10 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import marshmallow
+from marshmallow import fields, validate
 
-from paymux.errors import ConfigurationError
-from paymux.secrets import Secret
-from paymux.transport import printable_ascii
+from paymux import ConfigurationError, Connection, RetryPolicy, Secret
+from paymux._transport import printable_ascii
 
 
 class SecretString(marshmallow.fields.Field[Secret[str]]):
@@ -47,6 +47,54 @@ def validate_settings(
     return loaded
 
 
+def header_value(value: str) -> None:
+    """A marshmallow validator for a setting sent as an HTTP header value."""
+    if not printable_ascii(value):
+        raise marshmallow.ValidationError(
+            "Must be printable ASCII (no line breaks or other control characters)."
+        )
+
+
+_POSITIVE = validate.Range(min=0, min_inclusive=False)
+
+
+class ConnectionSettings(marshmallow.Schema):
+    """The settings every provider takes for its connection; derive a provider's settings
+    schema from it, giving `base_url` the gateway's address as its `load_default`.
+
+    `connection_from` turns the loaded values into the `Connection` core runs calls on.
+    """
+
+    base_url = fields.String(required=True)
+    connect_timeout = fields.Float(validate=_POSITIVE, load_default=5.0)
+    read_timeout = fields.Float(validate=_POSITIVE, load_default=30.0)
+    user_agent = fields.String(validate=header_value)
+    trust_env = fields.Boolean(load_default=False)
+    allow_http = fields.Boolean(load_default=False)
+    reconcile = fields.Boolean(load_default=True)
+    max_attempts = fields.Integer(validate=validate.Range(min=1, max=20), load_default=3)
+    deadline = fields.Float(validate=_POSITIVE, load_default=60.0)
+    backoff = fields.Float(validate=validate.Range(min=0), load_default=0.25)
+
+
+def connection_from(values: Mapping[str, Any], *, instance: str) -> Connection:
+    """The `Connection` for settings loaded through a `ConnectionSettings` schema."""
+    check_base_url(values["base_url"], instance=instance, allow_http=values["allow_http"])
+    return Connection(
+        base_url=values["base_url"],
+        connect_timeout=values["connect_timeout"],
+        read_timeout=values["read_timeout"],
+        user_agent=values.get("user_agent"),
+        trust_env=values["trust_env"],
+        reconcile=values["reconcile"],
+        retry=RetryPolicy(
+            max_attempts=values["max_attempts"],
+            backoff=values["backoff"],
+            deadline=values["deadline"],
+        ),
+    )
+
+
 def check_base_url(url: str, *, instance: str, allow_http: bool = False) -> None:
     """Refuse an address that is not http(s), or plain http:// beyond this machine.
 
@@ -76,14 +124,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def header_value(value: str) -> None:
-    """A marshmallow validator for a setting sent as an HTTP header value."""
-    if not printable_ascii(value):
-        raise marshmallow.ValidationError(
-            "Must be printable ASCII (no line breaks or other control characters)."
-        )
 
 
 def resolve_path(value: str | Path, base_dir: Path | None) -> Path:

@@ -1,4 +1,4 @@
-"""A threaded HTTP server run from a background thread, shared by the sandbox's servers.
+"""A threaded HTTP server run from a background thread, for emulators of payment gateways.
 
 It serves at most `max_connections` connections at once, one thread each: a connection beyond
 that is answered 503 and closed at once. A connection that sends nothing for `idle_timeout`

@@ -29,8 +29,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 
+from paymux._calls import Answer
+from paymux._events import emit
 from paymux.errors import InvalidResponse, TLSError, TransportError, ValidationError
-from paymux.events import emit
 
 POOL_SIZE = 32
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -55,17 +56,6 @@ class Exchange:
     outcome: str
     attempt: int = 1
     """1 for the first try of a call, 2 for its first repeat, and so on."""
-
-
-@dataclass(frozen=True)
-class Response:
-    """The provider's raw answer."""
-
-    status: int
-    body: bytes
-    request_id: str
-    retry_after: str | None = None
-    """The `Retry-After` header as sent (seconds or an HTTP date), for the retry policy."""
 
 
 class Transport:
@@ -98,17 +88,19 @@ class Transport:
         self._session.verify = True
         self._session.trust_env = trust_env
 
-    def post(
+    def send(
         self,
+        method: str,
         url: str,
         body: bytes,
         headers: Mapping[str, str],
         *,
         operation: str,
+        query: Mapping[str, str] | None = None,
         attempt: int = 1,
         time_left: float | None = None,
-    ) -> Response:
-        """POST `body` as is; raise `TransportError` when no whole answer arrives.
+    ) -> Answer:
+        """Send `body` as is with `method`; raise `TransportError` when no whole answer arrives.
 
         With `time_left` (seconds) the exchange ends within it, connecting and reading alike.
         An answer past `max_response_bytes` raises `InvalidResponse`. A header value that is
@@ -122,20 +114,22 @@ class Transport:
         outcome = "answered"
         _exchange.deadline = None if time_left is None else time.monotonic() + time_left
         try:
-            with self._session.post(
+            with self._session.request(
+                method,
                 url,
-                data=body,
+                params=query,
+                data=body or None,
                 headers=all_headers,
                 timeout=self._timeout(time_left),
                 allow_redirects=False,
                 stream=True,
             ) as answer:
                 status = answer.status_code
-                return Response(
+                return Answer(
                     status=status,
                     body=self._body(answer, operation, request_id),
                     request_id=request_id,
-                    retry_after=answer.headers.get("Retry-After"),
+                    headers={name.lower(): value for name, value in answer.headers.items()},
                 )
         except requests.exceptions.SSLError:
             outcome = "not_sent"
@@ -153,7 +147,7 @@ class Transport:
                 Exchange(
                     provider=self.provider,
                     operation=operation,
-                    method="POST",
+                    method=method,
                     url=masked_url(url),
                     request_id=request_id,
                     http_status=status,

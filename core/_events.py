@@ -4,7 +4,7 @@ paymux never configures logging for the host. When the host has configured struc
 go through the host's structlog pipeline; otherwise they go to the standard-library logger
 "paymux", which stays silent until the host gives it a handler (its `NullHandler` keeps the
 standard library's last-resort handler from printing warnings to stderr). Either way every event is
-redacted, and every value in it escaped (`paymux.redaction.loggable`), before it leaves
+redacted, and every value in it escaped (`paymux._redaction.loggable`), before it leaves
 paymux: no secret leaves, and no CR, LF or other control character from a notification or a
 gateway's answer reaches a renderer, so no value can forge a log line.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from paymux.redaction import escape_control, loggable
+from paymux._redaction import escape_control, loggable
 
 _STDLIB_LOGGER = logging.getLogger("paymux")
 _STDLIB_LOGGER.addHandler(logging.NullHandler())

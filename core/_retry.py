@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
+from paymux._calls import Answer
 from paymux.errors import TLSError, TransportError
-from paymux.transport import Response
 
 T = TypeVar("T")
 
@@ -45,9 +45,17 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep)
     clock: Callable[[], float] = field(default=time.monotonic)
 
-    def pause(self, attempt: int, retry_after: str | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1 for the first)."""
-        honoured = parse_retry_after(retry_after, now=time.time())
+    def pause(self, attempt: int, retry_after: str | float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1 for the first).
+
+        `retry_after` is a `Retry-After` header's text, or seconds a gateway asked for in its
+        answer's body.
+        """
+        honoured = (
+            float(retry_after)
+            if isinstance(retry_after, (int, float))
+            else parse_retry_after(retry_after, now=time.time())
+        )
         if honoured is not None:
             return min(honoured, self.max_retry_after)
         capped = min(self.backoff * 2.0 ** (attempt - 1), self.max_backoff)
@@ -61,7 +69,9 @@ class RetryPolicy:
         """Seconds left before `deadline_at` (None: unbounded)."""
         return None if deadline_at is None else deadline_at - self.clock()
 
-    def wait(self, attempt: int, deadline_at: float | None, retry_after: str | None = None) -> bool:
+    def wait(
+        self, attempt: int, deadline_at: float | None, retry_after: str | float | None = None
+    ) -> bool:
         """Pause before the next attempt; False (without sleeping) when the deadline forbids it."""
         delay = self.pause(attempt, retry_after)
         left = self.remaining(deadline_at)
@@ -72,10 +82,10 @@ class RetryPolicy:
 
     def call(
         self,
-        send: Callable[[int, float | None], Response],
+        send: Callable[[int, float | None], Answer],
         *,
         deadline_at: float | None = None,
-    ) -> Response:
+    ) -> Answer:
         """`send(attempt, seconds_left)` until an answer worth keeping; the last one otherwise.
 
         Returns the first answer that is not 5xx/429, or the last answer when attempts or time
