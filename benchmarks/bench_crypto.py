@@ -105,9 +105,7 @@ def measure(key_size: int, rounds: int, quick: bool) -> JSON:
     public = key.public_key()
     signer = Signer(key, "sha1")
     verifier = Verifier(public, "sha1")
-    provider = AliKassaProvider(
-        account=ACCOUNT, signer=signer, notification_verifier=verifier, base_url="http://unused"
-    )
+    provider = AliKassaProvider(account=ACCOUNT, signer=signer, notification_verifier=verifier)
     params = notification(key)
     url = "https://shop.example/paymux/notify?" + urlencode(params)
     signature = base64.b64decode(params["sign"])

@@ -16,6 +16,8 @@ import requests
 
 CREATE = "/v1/payment"
 STATUS = "/v1/payment/status"
+PAYOUT = "/v1/payout"
+PAYOUT_STATUS = "/v1/payout/status"
 
 FORWARD = "forward"
 """Pass the request to the sandbox and its answer back."""

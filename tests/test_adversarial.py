@@ -159,9 +159,11 @@ def test_plausible_notifications_with_any_unicode_text_are_accepted_as_sent(
     for form in (notification, urlencode(notification), urlencode(notification).encode()):
         parsed = shop.provider.parse_notification(form)
         assert parsed.fields == fields
-        assert parsed.payment.id == str(int(fields["id"]))
-        assert parsed.payment.order_id == fields["order_id"]
-        assert parsed.payment.amount == Decimal(fields["amount"])
+        subject = parsed.payment if fields["type"] == "payment" else parsed.payout
+        assert parsed.kind.value == fields["type"]
+        assert subject.id == str(int(fields["id"]))
+        assert subject.order_id == fields["order_id"]
+        assert subject.amount == Decimal(fields["amount"])
 
 
 @PROPERTY

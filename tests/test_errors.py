@@ -450,7 +450,7 @@ def test_an_answer_to_create_that_cannot_be_read_is_outcome_unknown(
     assert raised.value.order_id == request.order_id
     assert raised.value.http_status == status
     assert raised.value.request_id == gateways[0].request_ids[0]
-    assert "status" in raised.value.message
+    assert "lookup" in raised.value.message
 
 
 def test_an_undocumented_refusal_is_a_plain_provider_error_with_the_exchange(

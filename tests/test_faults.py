@@ -13,7 +13,7 @@ import paymux
 from paymux import PaymentStatus
 from paymux.providers.alikassa import AliKassaProvider, Signer
 from paymux.providers.alikassa.keys import CertificateFolder
-from paymux.providers.alikassa.sandbox import Fault, FaultPlan, Merchant, Sandbox, Service
+from paymux.providers.alikassa.sandbox import Fault, Merchant, Sandbox, Service, fault_plan
 from support import Receiver, payment_request
 
 # -- faults on create: the payment is stored, the client cannot know ---------------------------
@@ -239,7 +239,7 @@ def test_rates_are_drawn_side_by_side_and_repeat_with_the_same_seed() -> None:
     rates = {Fault.INTERNAL_ERROR: 0.3, Fault.DROP_CONNECTION: 0.1}
 
     def draws() -> list[set[Fault]]:
-        plan = FaultPlan(rates, seed=7)
+        plan = fault_plan(rates, seed=7)
         return [plan.draw("create") for _ in range(1000)]
 
     first = draws()
@@ -253,7 +253,7 @@ def test_rates_are_drawn_side_by_side_and_repeat_with_the_same_seed() -> None:
 
 
 def test_rates_that_add_up_to_more_than_one_are_refused() -> None:
-    plan = FaultPlan({Fault.INTERNAL_ERROR: 0.7})
+    plan = fault_plan({Fault.INTERNAL_ERROR: 0.7})
 
     with pytest.raises(ValueError, match="at most 1"):
         plan.set_rate(Fault.STALL, 0.5)
@@ -261,7 +261,7 @@ def test_rates_that_add_up_to_more_than_one_are_refused() -> None:
 
 def test_a_fault_cannot_be_asked_of_an_operation_it_does_not_belong_to() -> None:
     with pytest.raises(ValueError, match="not a fault of"):
-        FaultPlan().inject(Fault.INTERNAL_ERROR, on="notification")
+        fault_plan().inject(Fault.INTERNAL_ERROR, on="notification")
 
 
 def test_fault_rates_given_to_the_sandbox_apply_to_every_create(
@@ -301,7 +301,7 @@ def test_status_fault_rates_spoil_status_calls_and_leave_creates_alone(
 
 
 def test_a_status_rate_is_drawn_for_status_calls_only() -> None:
-    plan = FaultPlan({Fault.DROP_CONNECTION: 1.0}, status_rates={Fault.STALL: 1.0}, seed=3)
+    plan = fault_plan({Fault.DROP_CONNECTION: 1.0}, status_rates={Fault.STALL: 1.0}, seed=3)
 
     assert plan.draw("status") == {Fault.STALL}
     assert plan.draw("create") == {Fault.DROP_CONNECTION}
@@ -310,4 +310,4 @@ def test_a_status_rate_is_drawn_for_status_calls_only() -> None:
 
 def test_status_rates_that_add_up_to_more_than_one_are_refused() -> None:
     with pytest.raises(ValueError, match="status fault rates must add up to at most 1"):
-        FaultPlan(status_rates={Fault.INTERNAL_ERROR: 0.7, Fault.STALL: 0.5})
+        fault_plan(status_rates={Fault.INTERNAL_ERROR: 0.7, Fault.STALL: 0.5})

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from structlog.testing import LogCapture
 
 import paymux
+from paymux._redaction import REDACTED, mask_card, mask_email, mask_text, redact
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder, generate_certificate
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
-from paymux.redaction import REDACTED, mask_card, mask_email, mask_text, redact
 from support import Receiver, payment_request
 
 CARD_DETAILS = {
@@ -94,7 +94,7 @@ def assert_nothing_leaks(text: str, secrets: list[str]) -> None:
     assert leaked == []
 
 
-EVENTS = ["paymux.http", "paymux.alikassa.exchange", "paymux.payment", "paymux.notification"]
+EVENTS = ["paymux.http", "paymux.payment", "paymux.notification"]
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_nothing_is_logged_while_the_host_has_not_asked_for_it(
 
 
 WARN_ONCE = (
-    "from paymux.events import emit\n"
+    "from paymux._events import emit\n"
     "emit('warning', 'paymux.guard.reopened', provider='alikassa', payment_id='7')\n"
 )
 
@@ -285,7 +285,7 @@ def test_an_error_after_an_exchange_carries_no_request_signature(
     assert [r.headers["sign"] for r in sandbox.requests if r.headers["sign"] in shown] == []
 
 
-# -- paymux.redaction ------------------------------------------------------------------------
+# -- paymux._redaction ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -393,16 +393,19 @@ def test_paymux_sandbox_leaves_empty_fields_out_when_asked(
     assert notification.payment.status is PaymentStatus.CANCELED
 
 
-def test_a_payout_notification_is_of_kind_payout(
+def test_a_payout_notification_is_of_kind_payout_and_no_payment(
     delivered: dict[str, str], gateway_signer: Signer, shop: Shop
 ) -> None:
-    """The sandbox only sends payment notifications; sign a payout one with its key."""
+    """A payment's fields signed as `type=payout`: a payout, never taken for the payment."""
     payout = signed({**delivered, "type": "payout"}, gateway_signer)
 
     notification = shop.provider.parse_notification(payout)
 
     assert notification.kind is NotificationKind.PAYOUT
-    assert notification.payment.id == delivered["id"]
+    assert notification.payout.id == delivered["id"]
+    assert notification.payout.status is paymux.PayoutStatus.PAID
+    with pytest.raises(TypeError, match="not about a payment"):
+        _ = notification.payment
 
 
 def test_a_notification_signed_with_the_sha256_digest_verifies_when_so_configured(

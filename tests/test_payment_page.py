@@ -31,7 +31,7 @@ from paymux.providers.alikassa.sandbox import (
     button_form,
     read_forms,
 )
-from paymux.providers.alikassa.sandbox.loopback import LoopbackServer, context_of
+from paymux.providers.base.loopback import LoopbackServer, context_of
 from support import Receiver, payment_request
 
 FAST_RETRIES = (0.01, 0.02, 0.04)

@@ -24,10 +24,10 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import paymux
+from paymux._redaction import mask_card
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder
 from paymux.providers.alikassa.sandbox import Sandbox
-from paymux.providers.alikassa.sandbox.loopback import MAX_BODY, MAX_CONNECTIONS
-from paymux.redaction import mask_card
+from paymux.providers.base.loopback import MAX_BODY, MAX_CONNECTIONS
 from support import Receiver, payment_request
 
 

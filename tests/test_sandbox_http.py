@@ -21,7 +21,7 @@ import requests
 
 from paymux.providers.alikassa import Signer, phpjson
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
-from paymux.providers.alikassa.sandbox.loopback import MAX_BODY
+from paymux.providers.base.loopback import MAX_BODY
 
 
 def signed(merchant: Merchant, body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:

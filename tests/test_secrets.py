@@ -24,7 +24,7 @@ from structlog.tracebacks import ExceptionDictTransformer
 
 import paymux
 from paymux.providers.alikassa import CertificateFolder, Signer, generate_certificate
-from paymux.providers.alikassa.provider import SETTINGS
+from paymux.providers.alikassa.settings import SETTINGS
 from paymux.providers.base import Secret, SecretString, validate_settings
 
 ACCOUNT = "93d5df06-996c-48c3-9847-348d6b580b80"
@@ -58,7 +58,7 @@ def test_a_secret_is_never_pickled_by_accident_but_copies_of_settings_keep_it() 
 
 
 def test_events_redact_a_secret_under_any_name() -> None:
-    from paymux.redaction import loggable
+    from paymux._redaction import loggable
 
     assert loggable({"note": Secret("hunter2"), "deep": [{"x": Secret(b"k")}]}) == {
         "note": "[redacted]",

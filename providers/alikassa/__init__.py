@@ -15,17 +15,18 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from paymux.hookspecs import hookimpl
+from paymux import hookimpl
 
 if TYPE_CHECKING:
-    from paymux.provider import Provider
+    from paymux import Provider
     from paymux.providers.alikassa.keys import (
         CertificateFolder,
         Signer,
         Verifier,
         generate_certificate,
     )
-    from paymux.providers.alikassa.provider import DEFAULT_BASE_URL, AliKassaProvider
+    from paymux.providers.alikassa.provider import AliKassaProvider
+    from paymux.providers.alikassa.settings import DEFAULT_BASE_URL
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "DEFAULT_BASE_URL": "paymux.providers.alikassa.provider",
+    "DEFAULT_BASE_URL": "paymux.providers.alikassa.settings",
     "AliKassaProvider": "paymux.providers.alikassa.provider",
     "CertificateFolder": "paymux.providers.alikassa.keys",
     "Signer": "paymux.providers.alikassa.keys",

@@ -29,8 +29,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from paymux.errors import CertificateError, SignatureError
-from paymux.secrets import Secret
+from paymux import CertificateError, Secret, SignatureError
 
 Digest = Literal["sha1", "sha256"]
 DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256}

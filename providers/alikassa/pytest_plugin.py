@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from paymux.models import Payment
+    from paymux import Payment
     from paymux.providers.alikassa.keys import CertificateFolder
     from paymux.providers.alikassa.provider import AliKassaProvider
     from paymux.providers.alikassa.sandbox import Merchant, NotificationReceiver, Sandbox

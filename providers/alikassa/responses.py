@@ -6,26 +6,31 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow
 
-from paymux.errors import (
+from paymux import (
     AmountOutOfRange,
     AuthenticationError,
     DuplicateOrder,
+    InsufficientFunds,
     InvalidResponse,
     NotAllowed,
+    Payment,
+    PaymentDestination,
     PaymentNotFound,
+    PaymentStatus,
+    PayoutNotFound,
+    PayoutStatus,
     ProviderError,
     ProviderServerError,
     ProviderUnavailable,
     ProviderValidationError,
     UnknownService,
 )
-from paymux.models import Payment, PaymentDestination, PaymentStatus
 from paymux.providers.alikassa import schemas
-from paymux.transport import Response
+from paymux.providers.base import Answer
 
 PROVIDER = "alikassa"
 
@@ -35,6 +40,16 @@ STATUSES = {
     "cancel": PaymentStatus.CANCELED,
     "fail": PaymentStatus.FAILED,
 }
+
+PAYOUT_STATUSES = {
+    "wait": PayoutStatus.PENDING,
+    "paid": PayoutStatus.PAID,
+    "cancel": PayoutStatus.CANCELED,
+    "fail": PayoutStatus.FAILED,
+}
+
+W = TypeVar("W", PaymentStatus, PayoutStatus)
+
 
 _BOUND = re.compile(r"(Minimum|Maximum) amount\s*(\S*)", re.IGNORECASE)
 
@@ -46,14 +61,14 @@ MAX_EXPONENT = 30
 """How far a number may reach from the point either way; money and ids stay well within it."""
 
 
-def decode(response: Response) -> Any:
+def decode(answer: Answer) -> Any:
     """The JSON body, or None when it is not JSON or is shaped to exhaust the reader.
 
     Too deep a nesting would overflow every recursive consumer (the schemas, the log
     redaction), and `1e999999999` would hang the first `int()` taken of it: both are refused.
     """
     try:
-        body = json.loads(response.body, parse_float=_bounded_decimal)
+        body = json.loads(answer.body, parse_float=_bounded_decimal)
     except (ValueError, RecursionError):
         return None
     return body if _depth_within(body, MAX_DEPTH) else None
@@ -85,59 +100,68 @@ def _depth_within(body: Any, limit: int) -> bool:
     return False
 
 
-def load(schema: marshmallow.Schema, body: Any, response: Response, what: str) -> dict[str, Any]:
+def load(schema: marshmallow.Schema, body: Any, answer: Answer, what: str) -> dict[str, Any]:
     """`body` through `schema`, or `InvalidResponse` naming what was wrong."""
     if not isinstance(body, Mapping):
         raise InvalidResponse(
             f"{what}: the answer is not a JSON object",
-            http_status=response.status,
-            body=_excerpt(response),
-            request_id=response.request_id,
+            http_status=answer.status,
+            body=_excerpt(answer),
+            request_id=answer.request_id,
         )
     try:
         loaded: dict[str, Any] = schema.load(body)
     except marshmallow.ValidationError as error:
         raise InvalidResponse(
             f"{what}: unexpected answer {error.messages}",
-            http_status=response.status,
+            http_status=answer.status,
             body=body,
-            request_id=response.request_id,
+            request_id=answer.request_id,
         ) from None
     unbounded = sorted(name for name, value in loaded.items() if _out_of_range(value))
     if unbounded:
         raise InvalidResponse(
             f"{what}: implausible amounts in {', '.join(unbounded)}",
-            http_status=response.status,
+            http_status=answer.status,
             body=body,
-            request_id=response.request_id,
+            request_id=answer.request_id,
         )
     return loaded
 
 
-def status_of(text: str, response: Response | None = None) -> PaymentStatus:
-    """paymux's status for AliKassa's `payment_status`."""
+def status_of(text: str, answer: Answer | None = None) -> PaymentStatus:
+    """paymux's status for AliKassa's `payment_status` of a payment."""
+    return _word(STATUSES, text, answer)
+
+
+def payout_status_of(text: str, answer: Answer | None = None) -> PayoutStatus:
+    """paymux's status for AliKassa's `payment_status` of a payout (the same four words)."""
+    return _word(PAYOUT_STATUSES, text, answer)
+
+
+def _word(statuses: Mapping[str, W], text: str, answer: Answer | None) -> W:
     try:
-        return STATUSES[text]
+        return statuses[text]
     except KeyError:
         raise InvalidResponse(
             f"unknown payment_status {text!r}",
-            http_status=response.status if response else None,
-            request_id=response.request_id if response else None,
+            http_status=answer.status if answer else None,
+            request_id=answer.request_id if answer else None,
         ) from None
 
 
 def created_payment(
-    response: Response, amount: Decimal | None, order_id: str, currency: str | None
+    answer: Answer, amount: Decimal | None, order_id: str, currency: str | None
 ) -> Payment:
     """The payment a successful `v1/payment` answer describes: its payment page, or for a
     host-to-host card-number service the card the payer transfers to."""
-    body = decode(response)
-    fields = load(schemas.CREATED, body, response, "create")
+    body = decode(answer)
+    fields = load(schemas.CREATED, body, answer, "create")
     return Payment(
         provider=PROVIDER,
         id=str(fields["id"]),
         order_id=order_id,
-        status=status_of(fields["payment_status"], response),
+        status=status_of(fields["payment_status"], answer),
         amount=amount,
         currency=currency,
         redirect_url=fields["url"],
@@ -156,19 +180,19 @@ def _destination(fields: Mapping[str, Any]) -> PaymentDestination | None:
     )
 
 
-def status_payment(response: Response, asked: Mapping[str, str]) -> Payment:
+def status_payment(answer: Answer, asked: Mapping[str, str]) -> Payment:
     """The payment a successful `v1/payment/status` answer describes, if it is the one `asked`.
 
     `asked` is the request (`id` or `order_id`): an answer about any other payment is
     `InvalidResponse`, never taken for ours.
     """
-    body = decode(response)
-    fields = load(schemas.STATUS, body, response, "status")
+    body = decode(answer)
+    fields = load(schemas.STATUS, body, answer, "status")
     payment = Payment(
         provider=PROVIDER,
         id=str(fields["id"]),
         order_id=fields["order_id"],
-        status=status_of(fields["payment_status"], response),
+        status=status_of(fields["payment_status"], answer),
         amount=fields["amount"],
         paid_amount=fields["payment_amount"],
         fee=fields["commission_amount"],
@@ -184,27 +208,27 @@ def status_payment(response: Response, asked: Mapping[str, str]) -> Payment:
     if answered != asked[reference]:
         raise InvalidResponse(
             f"status: asked for {reference} {asked[reference]!r}, the answer is about {answered!r}",
-            http_status=response.status,
+            http_status=answer.status,
             body=body,
-            request_id=response.request_id,
+            request_id=answer.request_id,
         )
     return payment
 
 
-def error(response: Response, operation: str) -> ProviderError:
+def error(answer: Answer, operation: str) -> ProviderError:
     """The typed error for a refusal; the body's `message` decides which."""
-    body = decode(response)
+    body = decode(answer)
     exchange: dict[str, Any] = {
-        "http_status": response.status,
-        "body": body if body is not None else _excerpt(response),
-        "request_id": response.request_id,
+        "http_status": answer.status,
+        "body": body if body is not None else _excerpt(answer),
+        "request_id": answer.request_id,
     }
     try:
         parsed = schemas.ERROR.load(body) if isinstance(body, Mapping) else None
     except marshmallow.ValidationError:
         parsed = None
     if parsed is None:
-        if response.status >= 500:
+        if answer.status >= 500:
             return ProviderServerError(f"{operation}: AliKassa failed", **exchange)
         return InvalidResponse(f"{operation}: AliKassa answered without a message", **exchange)
     message: str = parsed["message"]
@@ -212,9 +236,9 @@ def error(response: Response, operation: str) -> ProviderError:
     lowered = message.lower()
     if parsed["errors"]:
         return ProviderValidationError(text, fields=parsed["errors"], **exchange)
-    if response.status in (401, 403):
+    if answer.status in (401, 403):
         return AuthenticationError(text, **exchange)
-    if response.status >= 500:
+    if answer.status >= 500:
         return ProviderServerError(text, **exchange)
     if "technical works" in lowered:
         return ProviderUnavailable(text, **exchange)
@@ -224,8 +248,14 @@ def error(response: Response, operation: str) -> ProviderError:
         return UnknownService(text, **exchange)
     if "project not allowed" in lowered:
         return NotAllowed(text, **exchange)
+    if "payout not found" in lowered or (
+        "payment not found" in lowered and operation.startswith("payout")
+    ):
+        return PayoutNotFound(text, **exchange)
     if "payment not found" in lowered:
         return PaymentNotFound(text, **exchange)
+    if "insufficient funds" in lowered:
+        return InsufficientFunds(text, **exchange)
     bound = _BOUND.search(message)
     if bound:
         return AmountOutOfRange(
@@ -243,5 +273,5 @@ def _decimal_or_none(text: str) -> Decimal | None:
         return None
 
 
-def _excerpt(response: Response) -> str:
-    return response.body[:200].decode("utf-8", errors="replace")
+def _excerpt(answer: Answer) -> str:
+    return answer.body[:200].decode("utf-8", errors="replace")

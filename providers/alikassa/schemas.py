@@ -245,6 +245,43 @@ class StatusSchema(Schema):
     service_code = fields.String(load_default=None, allow_none=True)
 
 
+class PayoutCreatedSchema(Schema):
+    """`POST v1/payout` answer on success (HTTP 200)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.Integer(required=True)
+    payment_status = fields.String(required=True)
+
+
+class PayoutStatusSchema(Schema):
+    """`POST v1/payout/status` answer on success (HTTP 200); `card_number` comes masked."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.Integer(required=True)
+    payment_status = fields.String(required=True)
+    order_id = fields.String(load_default=None, allow_none=True)
+    amount = WireDecimal(load_default=None, allow_none=True)
+    commission_amount = WireDecimal(load_default=None, allow_none=True)
+    currency = fields.String(load_default=None, allow_none=True)
+    service_code = fields.String(load_default=None, allow_none=True)
+    card_number = fields.String(load_default=None, allow_none=True)
+
+
+class BalanceSchema(Schema):
+    """`POST v1/account/balance` answer on success (HTTP 200): three numbers."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    balance = WireDecimal(required=True)
+    hold = WireDecimal(load_default=None, allow_none=True)
+    rolling_reserve = WireDecimal(load_default=None, allow_none=True)
+
+
 class ErrorSchema(Schema):
     """Every documented error body: a `message`, and `errors` by field for validation."""
 
@@ -301,5 +338,8 @@ GATEWAY_CREATE_PAYMENT = CreatePaymentSchema(unknown=EXCLUDE)
 STATUS_REQUEST = StatusRequestSchema()
 CREATED = CreatedSchema()
 STATUS = StatusSchema()
+PAYOUT_CREATED = PayoutCreatedSchema()
+PAYOUT_STATUS = PayoutStatusSchema()
+BALANCE = BalanceSchema()
 ERROR = ErrorSchema()
 NOTIFICATION = NotificationSchema()

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from paymux.errors import ValidationError
-from paymux.models import PaymentRequest
+from paymux import PaymentRequest, ValidationError
 from paymux.providers.alikassa import schemas
 
 CENT = Decimal("0.01")
@@ -42,19 +41,24 @@ where they differ."""
 def create_fields(request: PaymentRequest, default_service: str | None) -> dict[str, Any]:
     """The `v1/payment` body for `request`, in the documented field order, nulls left out.
 
-    Raises `ValidationError` for what the wire schema cannot see: unknown options, a float
-    amount, a currency the service does not take.
+    Raises `ValidationError` for what the wire schema cannot see: a two-phase payment
+    (AliKassa charges at once), unknown options, a float amount, a currency the service does
+    not take.
     """
+    if not request.capture:
+        raise ValidationError(
+            {"capture": ["AliKassa has one-phase payments only: leave capture True."]}
+        )
     unknown = sorted(set(request.options) - set(OPTIONS))
     if unknown:
         raise ValidationError({f"options.{key}": ["Unknown AliKassa option."] for key in unknown})
     service = request.options.get("service", default_service)
-    _check_currency(request.currency, service)
+    check_currency(request.currency, service)
     customer = request.customer
     options = request.options
     birth_date = customer.birth_date.isoformat() if customer.birth_date is not None else None
     fields: dict[str, Any] = {
-        "amount": _amount_text(request.amount),
+        "amount": amount_text(request.amount),
         "order_id": request.order_id,
         "service": service,
         "desc": request.description,
@@ -84,7 +88,7 @@ def create_fields(request: PaymentRequest, default_service: str | None) -> dict[
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def _amount_text(amount: object) -> object:
+def amount_text(amount: object) -> object:
     """Decimals travel as plain decimal strings; floats are refused outright.
 
     Trailing zeros beyond two places are dropped (`100.000` is sent as `100.00`): the value is
@@ -105,7 +109,7 @@ def _amount_text(amount: object) -> object:
     return format(amount, "f")
 
 
-def _check_currency(currency: str | None, service: object) -> None:
+def check_currency(currency: str | None, service: object) -> None:
     if currency is None or not isinstance(service, str):
         return
     if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
@@ -121,13 +125,29 @@ def _check_currency(currency: str | None, service: object) -> None:
         )
 
 
-def generic_errors(messages: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Schema messages keyed by `PaymentRequest` attribute paths instead of wire names."""
+def generic_errors(
+    messages: Mapping[str, Any],
+    names: Mapping[str, str] = GENERIC_NAMES,
+    customer: str = "customer.",
+) -> dict[str, list[str]]:
+    """Schema messages keyed by the generic request's attribute paths instead of wire names:
+    `names` where given, else `customer_x` as `<customer>x`. A nested object's messages are
+    keyed `parent.child` before renaming."""
     result: dict[str, list[str]] = {}
-    for name, value in messages.items():
-        key = GENERIC_NAMES.get(
+    for name, value in _flat(messages):
+        key = names.get(
             name,
-            name.replace("customer_", "customer.", 1) if name.startswith("customer_") else name,
+            customer + name.removeprefix("customer_") if name.startswith("customer_") else name,
         )
         result[key] = [str(item) for item in value] if isinstance(value, list) else [str(value)]
     return result
+
+
+def _flat(messages: Mapping[str, Any], parent: str = "") -> list[tuple[str, Any]]:
+    pairs: list[tuple[str, Any]] = []
+    for name, value in messages.items():
+        if isinstance(value, Mapping):
+            pairs += _flat(value, f"{parent}{name}.")
+        else:
+            pairs.append((f"{parent}{name}", value))
+    return pairs

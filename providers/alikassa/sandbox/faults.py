@@ -3,33 +3,35 @@
 Faults are chosen three ways, checked in this order for each request:
 
 1. per request: the header `X-Sandbox-Fault: <fault>` on any merchant API call, or an order_id
-   starting with `fault-<fault>-` on create (underscores in the name written as dashes, e.g.
-   `fault-internal-error-1001`), which also applies notification faults to that payment;
-2. once: `sandbox.inject(fault, on="create" | "status" | "notification", times=1)`;
+   starting with `fault-<fault>-` on a payment or payout create (underscores in the name written
+   as dashes, e.g. `fault-internal-error-1001`), which also applies notification faults to it;
+2. once: `sandbox.inject(fault, on=<operation>, times=1)`, the operation one of `OPERATIONS`:
+   "create" and "status" (payments), "payout" and "payout_status", "balance", "notification";
 3. by rate: `Sandbox(fault_rates={Fault.INTERNAL_ERROR: 0.3}, fault_seed=1)` for creates (and
    notifications), `Sandbox(status_fault_rates=...)` for status calls, or
-   `sandbox.faults.set_rate(fault, rate, on=...)`: each request draws once, with the given
-   probabilities side by side (0.3 and 0.1 mean 30 % one, 10 % the other, 60 % none).
+   `sandbox.faults.set_rate(fault, rate, on=...)` for any operation: each request draws once,
+   with the given probabilities side by side (0.3 and 0.1 mean 30 % one, 10 % the other, 60 %
+   none).
 
-Request faults on create happen *after* the payment is stored, as on the real gateway: the
-payment exists although the client hears no proper answer.
+Request faults on a payment or payout create happen *after* it is stored, as on the real
+gateway: the payment or payout exists although the client hears no proper answer.
 """
 
 from __future__ import annotations
 
 import enum
-import random
-import threading
 from collections.abc import Mapping
+
+from paymux.providers.base.faults import FaultPlan
 
 
 class Fault(enum.Enum):
     """What the sandbox can get wrong."""
 
     INTERNAL_ERROR = "internal_error"
-    """Answer 500 {"message": "Internal server error"} (on create: after storing)."""
+    """Answer 500 {"message": "Internal server error"} (on a create or payout: after storing)."""
     DROP_CONNECTION = "drop_connection"
-    """Close the connection without answering (on create: after storing)."""
+    """Close the connection without answering (on a create or payout: after storing)."""
     STALL = "stall"
     """Answer only after `stall_seconds` (5 s by default): beyond a client's read timeout."""
     HTML_ANSWER = "html_answer"
@@ -56,79 +58,38 @@ class Fault(enum.Enum):
 NOTIFICATION_FAULTS = frozenset(
     {Fault.DUPLICATE_NOTIFICATION, Fault.STALE_NOTIFICATION, Fault.FORGED_NOTIFICATION}
 )
-OPERATIONS = ("create", "status", "notification")
+OPERATIONS = ("create", "status", "payout", "payout_status", "balance", "notification")
 HEADER = "x-sandbox-fault"
 
 
-class FaultPlan:
-    """Which faults the sandbox shows, and when. Thread-safe; seeded for repeatable runs."""
+def fault_plan(
+    rates: Mapping[Fault, float] | None = None,
+    *,
+    status_rates: Mapping[Fault, float] | None = None,
+    seed: int | None = None,
+) -> FaultPlan[Fault]:
+    """The sandbox's plan: `rates` spoil creates (notifications, for notification faults),
+    `status_rates` status calls."""
+    plan = FaultPlan(OPERATIONS, fits=_fits, default_operation=_default_operation, seed=seed)
+    for fault, rate in (rates or {}).items():
+        plan.set_rate(fault, rate)
+    for fault, rate in (status_rates or {}).items():
+        plan.set_rate(fault, rate, on="status")
+    return plan
 
-    def __init__(
-        self,
-        rates: Mapping[Fault, float] | None = None,
-        *,
-        status_rates: Mapping[Fault, float] | None = None,
-        seed: int | None = None,
-    ) -> None:
-        """`rates` spoil creates (notifications, for notification faults); `status_rates` status."""
-        self._lock = threading.Lock()
-        self._random = random.Random(seed)  # noqa: S311 - picks faults, guards nothing
-        self._queued: dict[str, list[Fault]] = {operation: [] for operation in OPERATIONS}
-        self._rates: dict[str, dict[Fault, float]] = {operation: {} for operation in OPERATIONS}
-        for fault, rate in (rates or {}).items():
-            self.set_rate(fault, rate)
-        for fault, rate in (status_rates or {}).items():
-            self.set_rate(fault, rate, on="status")
 
-    def inject(self, fault: Fault, *, on: str | None = None, times: int = 1) -> None:
-        """Show `fault` on the next `times` requests of operation `on`."""
-        operation = self._operation(fault, on)
-        with self._lock:
-            self._queued[operation].extend([fault] * times)
+def asked_for(header: str | None = None, order_id: str = "") -> set[Fault]:
+    """The faults a request asks for itself: by its `X-Sandbox-Fault` header, or by an order id
+    starting with a fault's prefix."""
+    asked = {fault for fault in Fault if order_id.startswith(fault.prefix)}
+    if header:
+        asked |= {fault for fault in Fault if fault.value == header.strip().lower()}
+    return asked
 
-    def set_rate(self, fault: Fault, rate: float, *, on: str | None = None) -> None:
-        """Show `fault` on this share (0 to 1) of operation `on`'s requests."""
-        operation = self._operation(fault, on)
-        with self._lock:
-            rates = {**self._rates[operation], fault: rate}
-            if rate <= 0:
-                del rates[fault]
-            if not 0 <= rate <= 1 or sum(rates.values()) > 1:
-                raise ValueError(f"{operation} fault rates must add up to at most 1")
-            self._rates[operation] = rates
 
-    def clear(self) -> None:
-        """No more faults."""
-        with self._lock:
-            for operation in OPERATIONS:
-                self._queued[operation].clear()
-                self._rates[operation].clear()
+def _fits(fault: Fault, operation: str) -> bool:
+    return (operation == "notification") == fault.is_notification_fault
 
-    def draw(self, operation: str, *, header: str | None = None, order_id: str = "") -> set[Fault]:
-        """The faults to show for one request (or, for "notification", one payment)."""
-        asked = {fault for fault in Fault if order_id.startswith(fault.prefix)}
-        if header:
-            asked |= {fault for fault in Fault if fault.value == header.strip().lower()}
-        wanted = {
-            fault for fault in asked if (operation == "notification") == fault.is_notification_fault
-        }
-        if wanted:
-            return wanted
-        with self._lock:
-            if self._queued[operation]:
-                return {self._queued[operation].pop(0)}
-            roll = self._random.random()
-            for fault, rate in self._rates[operation].items():
-                if roll < rate:
-                    return {fault}
-                roll -= rate
-        return set()
 
-    @staticmethod
-    def _operation(fault: Fault, on: str | None) -> str:
-        operation = on or ("notification" if fault.is_notification_fault else "create")
-        if operation not in OPERATIONS:
-            raise ValueError(f"on must be one of {', '.join(OPERATIONS)}")
-        if (operation == "notification") != fault.is_notification_fault:
-            raise ValueError(f"{fault.value} is not a fault of {operation}")
-        return operation
+def _default_operation(fault: Fault) -> str:
+    return "notification" if fault.is_notification_fault else "create"

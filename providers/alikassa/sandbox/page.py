@@ -10,7 +10,7 @@ import html
 import math
 from decimal import Decimal
 
-from paymux.providers.alikassa.sandbox.gateway import StoredPayment
+from paymux.providers.alikassa.sandbox.payments import StoredPayment
 
 ACTIONS = {"pay": "Pay", "partial": "Pay partially", "cancel": "Cancel", "fail": "Fail"}
 """The page's buttons: the `action` value each one posts, and its text."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import parse_qsl
 
-from paymux.providers.alikassa.sandbox.loopback import LoopbackHandler, LoopbackServer, context_of
+from paymux.providers.base.loopback import LoopbackHandler, LoopbackServer, context_of
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,11 @@
 """The AliKassa sandbox over real HTTP on loopback.
 
     with Sandbox() as sandbox:
-        merchant = sandbox.create_merchant(tmp_path)
+        merchant = sandbox.create_merchant(tmp_path / "payment", payout_folder=tmp_path / "payout")
         provider = paymux.connect(merchant.settings)
 
-Merchant API: `POST /v1/payment`, `POST /v1/payment/status`, as AliKassa documents them.
-
-Customer: `GET /pay/<uuid>` (the `url` create answers) is the payment page, an HTML form with
-Pay, Pay partially, Cancel and Fail; `POST /pay/<uuid>` with `action=pay|partial|cancel|fail`
-(and `amount` for partial) settles the payment, notifies the shop in the background and sends
-the browser back to the success or fail URL with the signed form (`order_id`, `uuid`, `sign`).
-
-Control API (the sandbox's own, for tests and demos):
-`GET /sandbox/payments` lists payments (each with the create body it came from);
-`GET /sandbox/notifications` lists every notification attempt;
-`POST /sandbox/payments/<id>/settle` with
-`{"status": "paid" | "cancel" | "fail", "paid_amount": "..."}` settles one and delivers its
-signed notification (the first attempt before answering, repeats in the background); a paid
-amount must be above 0 and at most the payment's amount, else the answer is 400 and nothing
-changes.
+What it answers, and where, is in `handler`: the merchant API (payments, payouts, balance),
+the customer's payment page, and the sandbox's own control API.
 
 Request bodies come with a `Content-Length` or chunked, and may have at most `MAX_BODY` bytes
 (413 beyond, 400 for a Content-Length that is not a number or broken chunking); at most
@@ -28,68 +15,43 @@ Request bodies come with a `Content-Length` or chunked, and may have at most `MA
 
 from __future__ import annotations
 
-import json
-import re
+import dataclasses
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from paymux.errors import CertificateError
 from paymux.providers.alikassa.keys import (
-    PASSWORD_FILE,
-    PRIVATE_KEY_FILE,
-    PUBLIC_KEY_FILE,
     CertificateFolder,
     generate_certificate,
     load_private_key,
     load_public_key,
     read_password,
 )
-from paymux.providers.alikassa.sandbox import page
-from paymux.providers.alikassa.sandbox.faults import Fault, FaultPlan
-from paymux.providers.alikassa.sandbox.gateway import (
-    DEFAULT_RETRY_DELAYS,
-    DEFAULT_SERVICES,
-    Answer,
-    Delivery,
-    Gateway,
-    PaymentClosed,
-    RecordedRequest,
-    Service,
-    StoredPayment,
-)
-from paymux.providers.alikassa.sandbox.loopback import (
-    IDLE_TIMEOUT,
-    MAX_CONNECTIONS,
-    LoopbackHandler,
-    LoopbackServer,
-    context_of,
+from paymux.providers.alikassa.sandbox.answers import RecordedRequest
+from paymux.providers.alikassa.sandbox.balances import Balance
+from paymux.providers.alikassa.sandbox.delivery import DEFAULT_RETRY_DELAYS, Delivery
+from paymux.providers.alikassa.sandbox.faults import Fault, fault_plan
+from paymux.providers.alikassa.sandbox.gateway import Gateway
+from paymux.providers.alikassa.sandbox.handler import Handler
+from paymux.providers.alikassa.sandbox.merchants import Merchant, canonical_pem, checked_public_key
+from paymux.providers.alikassa.sandbox.payments import DEFAULT_SERVICES, Service, StoredPayment
+from paymux.providers.alikassa.sandbox.payouts import (
+    DEFAULT_PAYOUT_SERVICES,
+    PayoutService,
+    StoredPayout,
 )
 from paymux.providers.alikassa.sandbox.state import SavedState, StateFolder, StoredAccount
+from paymux.providers.base.faults import FaultPlan
+from paymux.providers.base.loopback import IDLE_TIMEOUT, MAX_CONNECTIONS, LoopbackServer
 
-_SETTLE = re.compile(r"/sandbox/payments/(\d+)/settle")
-_PAGE = re.compile(r"/pay/([^/]+)")
-_STATUS_OF_ACTION = {"pay": "paid", "partial": "paid", "cancel": "cancel", "fail": "fail"}
-CERTIFICATE_FILES = (PRIVATE_KEY_FILE, PASSWORD_FILE, PUBLIC_KEY_FILE)
-
-
-@dataclass(frozen=True)
-class Merchant:
-    """A merchant account registered with the sandbox, and the settings to connect to it."""
-
-    account: str
-    payment_certificate: CertificateFolder
-    settings: dict[str, Any]
+__all__ = ["Merchant", "Sandbox"]
 
 
 class Sandbox:
@@ -106,12 +68,16 @@ class Sandbox:
     connection stays open.
     `omit_empty_notification_fields` leaves an empty `payment_amount`, `commission_amount` or
     `desc` out of notifications, signed as null, as the gateway may send them.
+    `payout_services` are the payout methods it knows; `payout_notification_url` is where a
+    payout without a `notification_endpoint_url` of its own is notified (the real gateway's
+    is set in the merchant cabinet; None: nowhere).
 
     `state_dir` keeps the sandbox across restarts (see `state`): the accounts registered, the
-    notification certificate (made there once, unless `notification_certificate` is given)
-    and the payments, saved after each change. A sandbox started again with the same folder
-    knows the same accounts and signs with the same key, so a shop's configuration stays
-    valid; without it every sandbox starts empty, with a new temporary notification key.
+    notification certificate (made there once, unless `notification_certificate` is given),
+    the payments, payouts and balances, saved after each change. A sandbox started again with
+    the same folder knows the same accounts and signs with the same key, so a shop's
+    configuration stays valid; without it every sandbox starts empty, with a new temporary
+    notification key.
     """
 
     def __init__(
@@ -131,6 +97,8 @@ class Sandbox:
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
         omit_empty_notification_fields: bool = False,
+        payout_services: Sequence[PayoutService] = DEFAULT_PAYOUT_SERVICES,
+        payout_notification_url: str | None = None,
         state_dir: str | Path | None = None,
     ) -> None:
         self.state = StateFolder(state_dir) if state_dir is not None else None
@@ -144,7 +112,7 @@ class Sandbox:
             read_password(self.notification_certificate.password_file),
         )
         self._server = LoopbackServer(
-            _Handler,
+            Handler,
             host,
             port,
             context=self,
@@ -158,8 +126,10 @@ class Sandbox:
             page_url=self.url,
             clock=clock,
             retry_delays=notification_retry_delays,
-            faults=FaultPlan(fault_rates, status_rates=status_fault_rates, seed=fault_seed),
+            faults=fault_plan(fault_rates, status_rates=status_fault_rates, seed=fault_seed),
             omit_empty_notification_fields=omit_empty_notification_fields,
+            payout_services=payout_services,
+            payout_notification_url=payout_notification_url,
             on_change=None if self.state is None else self._save,
         )
         if saved is not None:
@@ -179,15 +149,24 @@ class Sandbox:
 
     def _restore(self, saved: SavedState) -> None:
         self._accounts.update({stored.account: stored for stored in saved.accounts})
-        self.gateway.restore(saved.payments)
+        self.gateway.restore(saved.payments, saved.payouts, saved.balances)
         for stored in saved.accounts:
             key = load_public_key(stored.public_key_pem.encode("ascii"))
-            self.gateway.register_account(key, account=stored.account, allowed=stored.allowed)
+            payout_pem = stored.payout_public_key_pem
+            payout_key = load_public_key(payout_pem.encode("ascii")) if payout_pem else None
+            self.gateway.register_account(
+                key, account=stored.account, allowed=stored.allowed, payout_public_key=payout_key
+            )
 
     def _save(self) -> None:
         """Write the state folder; the gateway calls this, under its lock, after each change."""
         if self.state is not None:
-            self.state.save(list(self._accounts.values()), self.gateway.snapshot())
+            self.state.save(
+                list(self._accounts.values()),
+                self.gateway.snapshot(),
+                self.gateway.payout_desk.snapshot(),
+                self.gateway.ledger.snapshot(),
+            )
 
     @property
     def url(self) -> str:
@@ -216,47 +195,72 @@ class Sandbox:
     # -- merchants ------------------------------------------------------------------------
 
     def register_account(
-        self, public_key_pem: bytes, *, account: str | None = None, allowed: bool = True
+        self,
+        public_key_pem: bytes,
+        *,
+        account: str | None = None,
+        allowed: bool = True,
+        payout_public_key_pem: bytes | None = None,
     ) -> str:
-        """Register a merchant by the `public.pem` of its payment certificate."""
+        """Register a merchant by the `public.pem` of its payment certificate (and of its payout
+        certificate, if given)."""
         key = load_public_key(public_key_pem)
+        payout_key = load_public_key(payout_public_key_pem) if payout_public_key_pem else None
         account_id = account or str(uuid.uuid4())
-        self._accounts[account_id] = StoredAccount(account_id, _pem(key), allowed)
-        return self.gateway.register_account(key, account=account_id, allowed=allowed)
+        payout_pem = canonical_pem(payout_key) if payout_key is not None else None
+        self._accounts[account_id] = StoredAccount(
+            account_id, canonical_pem(key), allowed, payout_pem
+        )
+        return self.gateway.register_account(
+            key, account=account_id, allowed=allowed, payout_public_key=payout_key
+        )
+
+    def register_payout_key(self, account: str, public_key_pem: bytes) -> None:
+        """Give a registered account the `public.pem` of its payout certificate (replacing the
+        one it had): payout calls must be signed with its private key. KeyError: no account."""
+        key = load_public_key(public_key_pem)
+        stored = dataclasses.replace(
+            self._accounts[account], payout_public_key_pem=canonical_pem(key)
+        )
+        self._accounts[account] = stored
+        self.gateway.register_payout_key(account, key)
 
     def account_of(self, public_key_pem: bytes) -> str | None:
-        """The account registered for this public key: in this run or, kept in the state
-        folder, by a sandbox that ran before. None if there is none."""
-        wanted = _pem(load_public_key(public_key_pem))
+        """The account registered for this payment public key: in this run or, kept in the
+        state folder, by a sandbox that ran before. None if there is none."""
+        wanted = canonical_pem(load_public_key(public_key_pem))
         found = (each for each in self._accounts.values() if each.public_key_pem == wanted)
         return next((each.account for each in found), None)
 
-    def merchant(self, folder: str | Path) -> Merchant:
+    def merchant(self, folder: str | Path, *, payout_folder: str | Path | None = None) -> Merchant:
         """The merchant whose payment certificate is in `folder`; a new one if it has none.
 
         An empty (or missing) folder gets a new certificate and account, as `create_merchant`.
         An existing certificate is checked (its password opens its private key, and
         `public.pem` is that key's), left untouched, and keeps the account it was registered
         with, in this run or an earlier one with the same state folder; a certificate the
-        sandbox never saw gets a new account.
+        sandbox never saw gets a new account. `payout_folder` is treated the same way for the
+        account's payout certificate: made there if empty, else checked and registered.
         """
         certificate = CertificateFolder(Path(folder))
-        existing = [name for name in CERTIFICATE_FILES if (certificate.path / name).exists()]
-        if not existing:
-            return self.create_merchant(certificate.path)
-        if len(existing) < len(CERTIFICATE_FILES):
-            missing = [name for name in CERTIFICATE_FILES if name not in existing]
-            raise CertificateError(
-                f"{certificate.path} has {', '.join(existing)} but no {', '.join(missing)}"
-            )
-        private_key = load_private_key(
-            certificate.private_key.read_bytes(), read_password(certificate.password_file)
-        )
-        public_pem = certificate.public_key.read_bytes()
-        if _pem(private_key.public_key()) != _pem(load_public_key(public_pem)):
-            raise CertificateError(f"{certificate.public_key} is not the public key of private.pem")
+        public_pem = checked_public_key(certificate)
+        if public_pem is None:
+            return self.create_merchant(certificate.path, payout_folder=payout_folder)
         account = self.account_of(public_pem) or self.register_account(public_pem)
-        return self._merchant(account, certificate)
+        payout = None if payout_folder is None else self._payout_certificate(account, payout_folder)
+        return self._merchant(account, certificate, payout)
+
+    def _payout_certificate(self, account: str, folder: str | Path) -> CertificateFolder:
+        """The payout certificate in `folder` (made there if it is empty), registered."""
+        certificate = CertificateFolder(Path(folder))
+        public_pem = checked_public_key(certificate)
+        if public_pem is None:
+            certificate = generate_certificate(certificate.path, key_size=self.key_size)
+            public_pem = certificate.public_key.read_bytes()
+        wanted = canonical_pem(load_public_key(public_pem))
+        if self._accounts[account].payout_public_key_pem != wanted:
+            self.register_payout_key(account, public_pem)
+        return certificate
 
     def create_merchant(
         self,
@@ -265,19 +269,39 @@ class Sandbox:
         pkcs8: bool = False,
         private_key: rsa.RSAPrivateKey | None = None,
         allowed: bool = True,
+        payout_folder: str | Path | None = None,
+        payout_private_key: rsa.RSAPrivateKey | None = None,
     ) -> Merchant:
         """Make a payment certificate in `folder`, register it, and return connect settings.
 
         The folder is shaped like AliKassa's archive (see `generate_certificate`), so the
         gateway's own sample clients read it; `pkcs8` writes the private key as PKCS#8.
+        With `payout_folder` (another folder) the account also gets an "API certificate for
+        payouts" there, of the same shape, from `payout_private_key` if given.
         """
+        if payout_folder is not None and Path(payout_folder).resolve() == Path(folder).resolve():
+            raise ValueError("the payout certificate needs a folder of its own")
         certificate = generate_certificate(
             Path(folder), key_size=self.key_size, pkcs8=pkcs8, private_key=private_key
         )
-        account = self.register_account(certificate.public_key.read_bytes(), allowed=allowed)
-        return self._merchant(account, certificate)
+        payout = None
+        if payout_folder is not None:
+            payout = generate_certificate(
+                Path(payout_folder),
+                key_size=self.key_size,
+                pkcs8=pkcs8,
+                private_key=payout_private_key,
+            )
+        account = self.register_account(
+            certificate.public_key.read_bytes(),
+            allowed=allowed,
+            payout_public_key_pem=payout.public_key.read_bytes() if payout else None,
+        )
+        return self._merchant(account, certificate, payout)
 
-    def _merchant(self, account: str, certificate: CertificateFolder) -> Merchant:
+    def _merchant(
+        self, account: str, certificate: CertificateFolder, payout: CertificateFolder | None = None
+    ) -> Merchant:
         settings: dict[str, Any] = {
             "provider": "alikassa",
             "account": account,
@@ -286,7 +310,9 @@ class Sandbox:
             "base_url": self.url,
             "digest": self.gateway.digest,
         }
-        return Merchant(account=account, payment_certificate=certificate, settings=settings)
+        if payout is not None:
+            settings["payout_certificate_dir"] = str(payout.path)
+        return Merchant(account, certificate, settings, payout)
 
     # -- inspection and control ---------------------------------------------------------
 
@@ -336,12 +362,56 @@ class Sandbox:
     def redirect_form(self, reference: int | str) -> dict[str, str]:
         return self.gateway.redirect_form(reference)
 
+    # -- payouts and balances -------------------------------------------------------------
+
+    def payouts(self) -> list[StoredPayout]:
+        return self.gateway.payout_desk.payouts()
+
+    def payout(self, reference: int | str) -> StoredPayout:
+        """A payout by id or order_id; KeyError if there is none."""
+        return self.gateway.payout_desk.payout(reference)
+
+    def settle_payout(self, reference: int | str, status: str) -> Delivery | None:
+        """Move a payout to "paid", "fail" or "cancel", settle its hold, and notify it
+        (`type=payout`); returns the first notification attempt, None without a URL.
+
+        Raises `PayoutClosed` when it was settled before and ValueError for another status.
+        """
+        return self.gateway.payout_desk.settle(reference, status)
+
+    @property
+    def payout_notification_url(self) -> str | None:
+        """Where payouts without a `notification_endpoint_url` are notified."""
+        return self.gateway.payout_desk.notification_url
+
+    @payout_notification_url.setter
+    def payout_notification_url(self, url: str | None) -> None:
+        self.gateway.payout_desk.notification_url = url
+
+    def balance(self, account: str) -> Balance:
+        """The account's balance as `v1/account/balance` answers it (see `balances`)."""
+        return self.gateway.balance(account)
+
+    def set_balance(
+        self,
+        account: str,
+        *,
+        balance: Decimal | str | int | None = None,
+        hold: Decimal | str | int | None = None,
+        rolling_reserve: Decimal | str | int | None = None,
+    ) -> Balance:
+        """Set the parts of an account's balance that are given (amounts at or above 0);
+        returns the balance. KeyError for an account the sandbox does not know."""
+        return self.gateway.set_balance(
+            account, balance=balance, hold=hold, rolling_reserve=rolling_reserve
+        )
+
     def inject(self, fault: Fault, *, on: str | None = None, times: int = 1) -> None:
-        """Show `fault` on the next `times` requests of `on` (create, status, notification)."""
+        """Show `fault` on the next `times` requests of `on` (see `faults.OPERATIONS`)."""
         self.gateway.inject(fault, on=on, times=times)
 
     @property
-    def faults(self) -> FaultPlan:
+    def faults(self) -> FaultPlan[Fault]:
         """The sandbox's fault plan: `inject`, `set_rate`, `clear`."""
         return self.gateway.faults
 
@@ -355,178 +425,3 @@ class Sandbox:
 
     def notification_public_key_pem(self) -> bytes:
         return self.notification_certificate.public_key.read_bytes()
-
-
-class _Handler(LoopbackHandler):
-    server_version = "paymux-sandbox"
-
-    @property
-    def sandbox(self) -> Sandbox:
-        sandbox: Sandbox = context_of(self)
-        return sandbox
-
-    def do_GET(self) -> None:
-        gateway = self.sandbox.gateway
-        path = urlsplit(self.path).path
-        shown = _PAGE.fullmatch(path)
-        if path == "/sandbox/payments":
-            listed = [{**p.status_body(), "request": p.request} for p in gateway.payments()]
-            self._send(Answer(200, {"payments": listed}))
-        elif path == "/sandbox/notifications":
-            deliveries = [delivery.as_json() for delivery in gateway.deliveries]
-            self._send(Answer(200, {"notifications": deliveries}))
-        elif shown:
-            self._show_page(shown[1])
-        else:
-            self._send(Answer(404, {"message": "Not found"}))
-
-    def do_POST(self) -> None:
-        body = self.read_body()
-        if body is None:
-            return
-        path = urlsplit(self.path).path
-        settle = _SETTLE.fullmatch(path)
-        chosen = _PAGE.fullmatch(path)
-        if settle:
-            self._settle(int(settle[1]), body)
-            return
-        if chosen:
-            self._choose(chosen[1], body)
-            return
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        answer = self.sandbox.gateway.handle("POST", self.path, headers, body)
-        if answer.stall:
-            time.sleep(answer.stall)
-        self._send(answer)
-
-    def _settle(self, payment_id: int, body: bytes) -> None:
-        try:
-            command = json.loads(body or b"{}", parse_float=Decimal)
-            if not isinstance(command, dict):
-                raise ValueError("the body must be a JSON object")
-            delivery = self.sandbox.settle(
-                payment_id,
-                str(command.get("status")),
-                paid_amount=command.get("paid_amount"),
-                details=command.get("details"),
-            )
-        except KeyError:
-            self._send(Answer(404, {"message": f"no sandbox payment {payment_id}"}))
-            return
-        except (ValueError, RecursionError) as error:
-            self._send(Answer(400, {"message": str(error)}))
-            return
-        except RuntimeError as error:
-            self._send(Answer(503, {"message": str(error)}))
-            return
-        payment = self.sandbox.payment(payment_id)
-        self._send(
-            Answer(
-                200,
-                {
-                    "payment": payment.status_body(),
-                    "notification": None
-                    if delivery is None
-                    else {
-                        "url": delivery.url,
-                        "http_status": delivery.http_status,
-                        "error": delivery.error,
-                    },
-                },
-            )
-        )
-
-    # -- the customer's payment page --------------------------------------------------------
-
-    def _show_page(self, payment_uuid: str) -> None:
-        gateway = self.sandbox.gateway
-        try:
-            payment = gateway.payment_by_uuid(payment_uuid)
-        except KeyError:
-            self._html(404, page.not_found_page())
-            return
-        text = page.payment_page(payment, gateway.now(), return_form=self._return_form(payment))
-        self._html(200, text)
-
-    def _choose(self, payment_uuid: str, body: bytes) -> None:
-        """The customer clicked one of the page's buttons."""
-        gateway = self.sandbox.gateway
-        try:
-            payment = gateway.payment_by_uuid(payment_uuid)
-        except KeyError:
-            self._html(404, page.not_found_page())
-            return
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        action = form.get("action", "")
-        typed = form.get("amount", "")
-        if payment.status != "wait":
-            self._closed(payment)
-            return
-        if action not in _STATUS_OF_ACTION:
-            error = "Choose one of the buttons below."
-            self._html(400, page.payment_page(payment, gateway.now(), error=error))
-            return
-        paid_amount = None
-        if action == "partial":
-            try:
-                paid_amount = page.partial_amount(typed, payment)
-            except ValueError as problem:
-                text = page.payment_page(
-                    payment, gateway.now(), error=str(problem), typed_amount=typed
-                )
-                self._html(400, text)
-                return
-        try:
-            gateway.settle(
-                payment.uuid, _STATUS_OF_ACTION[action], paid_amount=paid_amount, wait=False
-            )
-        except PaymentClosed:
-            self._closed(payment)
-            return
-        except RuntimeError:
-            error = "The payment could not be completed now. Try again."
-            self._html(503, page.payment_page(payment, gateway.now(), error=error))
-            return
-        url = payment.return_url
-        if url is None:
-            self._html(200, page.outcome_page(payment))
-        else:
-            self._html(200, page.return_page(payment, url, gateway.redirect_form(payment.uuid)))
-
-    def _closed(self, payment: StoredPayment) -> None:
-        """Answer a click on a payment that no longer waits (settled, or its time ran out)."""
-        if payment.expired:
-            error = "This payment expired and can no longer be paid."
-        else:
-            error = f"This payment can no longer be changed: it is {payment.status}."
-        text = page.outcome_page(payment, error=error, return_form=self._return_form(payment))
-        self._html(409, text)
-
-    def _return_form(self, payment: StoredPayment) -> dict[str, str] | None:
-        if payment.status == "wait" or payment.return_url is None:
-            return None
-        return self.sandbox.gateway.redirect_form(payment.uuid)
-
-    # -- answers ------------------------------------------------------------------------------
-
-    def _send(self, answer: Answer) -> None:
-        if answer.drop:
-            self.close_connection = True
-            return
-        self.write(answer.status, answer.content_type, answer.payload())
-
-    def _html(self, status: int, text: str) -> None:
-        self.write(
-            status,
-            "text/html; charset=utf-8",
-            text.encode(),
-            {"Cache-Control": "no-store", "Content-Security-Policy": page.SECURITY_POLICY},
-        )
-
-
-def _pem(key: rsa.RSAPublicKey) -> str:
-    """A public key in one canonical text form, to keep and to compare."""
-    pem = key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return pem.decode("ascii")

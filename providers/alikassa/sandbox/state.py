@@ -1,13 +1,15 @@
 """A sandbox's state folder, so that a restarted sandbox carries on where the last one stopped.
 
 A shop under development keeps its configuration while the sandbox restarts: the same accounts
-must still be known, the same notification key must still sign, and the payments made before
-must still answer a status call. The folder holds:
+must still be known, the same notification key must still sign, and the payments and payouts
+made before must still answer a status call. The folder holds:
 
-- `state.json`: the accounts (id, registered public key, allowed) and the payments, rewritten
-  whole and atomically (a temporary file, then a rename) after each change, mode 0600;
+- `state.json`: the accounts (id, registered public keys for payments and payouts, allowed),
+  the payments, the payouts and the balances, rewritten whole and atomically (a temporary file,
+  then a rename) after each change, mode 0600; a file from before payouts reads as none;
 - `notification/`: the notification certificate (`private.pem` and `password.txt` 0600);
-- `payment/`: where `paymux sandbox --state` keeps the merchant's payment certificate.
+- `payment/`: where `paymux sandbox --state` keeps the merchant's payment certificate;
+- `payout/`: where a merchant's payout certificate can be kept the same way.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from paymux.errors import CertificateError, ConfigurationError
+from paymux import CertificateError, ConfigurationError
 from paymux.providers.alikassa.keys import load_public_key
-from paymux.providers.alikassa.sandbox.gateway import Service, StoredPayment
+from paymux.providers.alikassa.sandbox.balances import Balance
+from paymux.providers.alikassa.sandbox.payments import Service, StoredPayment
+from paymux.providers.alikassa.sandbox.payouts import PayoutService, StoredPayout
 
 STATE_FILE = "state.json"
 NOTIFICATION_FOLDER = "notification"
 PAYMENT_FOLDER = "payment"
+PAYOUT_FOLDER = "payout"
 VERSION = 1
 _DECIMAL = "$decimal"
 
@@ -39,12 +44,15 @@ class StoredAccount:
     account: str
     public_key_pem: str
     allowed: bool = True
+    payout_public_key_pem: str | None = None
 
 
 @dataclass(frozen=True)
 class SavedState:
     accounts: list[StoredAccount]
     payments: list[StoredPayment]
+    payouts: list[StoredPayout] = field(default_factory=list)
+    balances: dict[str, Balance] = field(default_factory=dict)
 
 
 class StateFolder:
@@ -71,6 +79,10 @@ class StateFolder:
     def payment_folder(self) -> Path:
         return self.path / PAYMENT_FOLDER
 
+    @property
+    def payout_folder(self) -> Path:
+        return self.path / PAYOUT_FOLDER
+
     def load(self) -> SavedState:
         """What the folder holds; nothing for a new folder. A damaged file is a plain error."""
         try:
@@ -81,17 +93,35 @@ class StateFolder:
             raise self._unreadable(error) from None
         try:
             saved = json.loads(text, object_hook=_decoded)
-            accounts = [_account(record) for record in saved["accounts"]]
-            return SavedState(accounts, [_payment(record) for record in saved["payments"]])
+            return SavedState(
+                accounts=[_account(record) for record in saved["accounts"]],
+                payments=[_payment(record) for record in saved["payments"]],
+                payouts=[_payout(record) for record in saved.get("payouts", [])],
+                balances={
+                    account: Balance(**record)
+                    for account, record in saved.get("balances", {}).items()
+                },
+            )
         except (ValueError, TypeError, KeyError, ArithmeticError, CertificateError) as error:
             raise self._unreadable(error) from None
 
-    def save(self, accounts: list[StoredAccount], payments: list[StoredPayment]) -> None:
+    def save(
+        self,
+        accounts: list[StoredAccount],
+        payments: list[StoredPayment],
+        payouts: list[StoredPayout] | None = None,
+        balances: dict[str, Balance] | None = None,
+    ) -> None:
         """Replace the state file at once: a reader sees the old state or the new, never half."""
         state = {
             "version": VERSION,
             "accounts": [dataclasses.asdict(account) for account in accounts],
             "payments": [_record(payment) for payment in payments],
+            "payouts": [dataclasses.asdict(payout) for payout in payouts or []],
+            "balances": {
+                account: dataclasses.asdict(balance)
+                for account, balance in (balances or {}).items()
+            },
         }
         text = json.dumps(state, default=_encoded, indent=1)
         handle, temporary = tempfile.mkstemp(prefix=".state-", dir=self.path)
@@ -121,6 +151,8 @@ def _record(payment: StoredPayment) -> dict[str, Any]:
 def _account(record: dict[str, Any]) -> StoredAccount:
     account = StoredAccount(**record)
     load_public_key(account.public_key_pem.encode("ascii"))  # fails here, not after starting
+    if account.payout_public_key_pem is not None:
+        load_public_key(account.payout_public_key_pem.encode("ascii"))
     return account
 
 
@@ -128,6 +160,10 @@ def _payment(record: dict[str, Any]) -> StoredPayment:
     service = record["service"]
     required = tuple(service.get("required", ()))
     return StoredPayment(**{**record, "service": Service(**{**service, "required": required})})
+
+
+def _payout(record: dict[str, Any]) -> StoredPayout:
+    return StoredPayout(**{**record, "service": PayoutService(**record["service"])})
 
 
 def _encoded(value: object) -> object:
