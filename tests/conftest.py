@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from yookassa_support import Webhooks, settings_of
 
 import paymux
+from distributions import HMACPAY, YOOKASSA, ensure_installed
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder, generate_certificate
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
 from support import Receiver
+
+if TYPE_CHECKING:
+    from paymux_yookassa.emulator import Emulator
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """YooKassa and the example provider are distributions of their own: installed with pip,
+    before any test module imports them."""
+    ensure_installed(*YOOKASSA)
+    ensure_installed(*HMACPAY)
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +66,28 @@ def receiver() -> Iterator[Receiver]:
     running = Receiver()
     yield running
     running.close()
+
+
+# -- YooKassa: the shop's webhook endpoint, the emulator, a connected provider -----------------
+
+
+@pytest.fixture
+def webhooks() -> Iterator[Webhooks]:
+    endpoint = Webhooks()
+    yield endpoint
+    endpoint.close()
+
+
+@pytest.fixture
+def emulator(webhooks: Webhooks) -> Iterator[Emulator]:
+    from paymux_yookassa.emulator import Emulator
+
+    with Emulator(webhook_url=webhooks.url) as running:
+        yield running
+
+
+@pytest.fixture
+def yookassa(emulator: Emulator) -> Iterator[paymux.Provider]:
+    """A YooKassa provider connected to the emulator's shop."""
+    with paymux.connect(settings_of(emulator)) as connected:
+        yield connected
