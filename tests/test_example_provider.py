@@ -7,6 +7,7 @@ same conformance kit as AliKassa, and serves a host next to AliKassa by configur
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import importlib
 import importlib.metadata
@@ -30,7 +31,7 @@ import paymux
 from paymux import Payment, PaymentStatus
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
 from paymux.providers.base import Provider, ProviderConformance
-from paymux.providers.base.testing import NewRequest, Settle
+from paymux.providers.base.testing import CountPayments, LoseAnswers, NewRequest, Settle
 from support import Receiver
 
 if TYPE_CHECKING:
@@ -147,7 +148,6 @@ class TestHmacPayConformance(ProviderConformance):
     }
     initial_status = "new"
     final_statuses = frozenset({"succeeded", "declined", "expired"})
-    signature_field = "signature"
     unknown_payment_id = "hp_999999"
 
     @pytest.fixture
@@ -178,6 +178,19 @@ class TestHmacPayConformance(ProviderConformance):
     @pytest.fixture
     def provider_secrets(self, emulator: Emulator) -> Collection[str]:
         return [emulator.secret]
+
+    @pytest.fixture
+    def refused_request(self, new_request: NewRequest) -> paymux.PaymentRequest:
+        """Beyond HmacPay's maximum: valid here, refused there."""
+        return dataclasses.replace(new_request(), amount=Decimal("20000.00"))
+
+    @pytest.fixture
+    def lose_answers(self, emulator: Emulator) -> LoseAnswers:
+        return emulator.lose_answers
+
+    @pytest.fixture
+    def count_payments(self, emulator: Emulator) -> CountPayments:
+        return emulator.count_payments
 
 
 # -- one host, two providers, by configuration alone ------------------------------------------
@@ -260,8 +273,8 @@ def test_the_same_host_code_runs_alikassa_and_hmacpay_side_by_side(
         ("alikassa", "ru-1001", PaymentStatus.PAID, Decimal("500.00")),
         ("hmacpay", "eu-1001", PaymentStatus.PAID, Decimal("25.00")),
     }
-    assert shop.provider("shop_ru").status(order_id="ru-1001").status is PaymentStatus.PAID
-    assert shop.provider("shop_eu").status(order_id="eu-1001").status is PaymentStatus.PAID
+    assert shop.provider("shop_ru").status(payment_id=ru.id).status is PaymentStatus.PAID
+    assert shop.provider("shop_eu").status(payment_id=eu.id).status is PaymentStatus.PAID
 
 
 def test_a_notification_sent_to_the_wrong_instance_is_rejected(
@@ -298,6 +311,83 @@ def test_switching_a_shop_to_another_provider_is_a_configuration_change(
     }
 
 
+# -- exactly once, by the idempotency key ------------------------------------------------------
+
+
+def test_a_lost_create_answer_is_repeated_with_the_same_key_and_the_same_bytes(
+    emulator: Emulator,
+) -> None:
+    emulator.lose_answers("create", 1)
+    with paymux.connect(emulator.settings) as provider:
+        payment = provider.create(new_payment_request())
+
+    first, second = emulator.requests
+    assert (first.path, first.idempotency_key, first.body) == (
+        second.path,
+        second.idempotency_key,
+        second.body,
+    )
+    assert emulator.count_payments(str(payment.order_id)) == 1
+
+
+def test_the_emulator_answers_a_repeated_key_as_it_did_first_and_refuses_it_with_another_body(
+    emulator: Emulator,
+) -> None:
+    from paymux_hmacpay import protocol
+
+    body = json.dumps({"order_id": "o-1", "amount": "25.00", "currency": "EUR"}).encode()
+    other = body.replace(b"25.00", b"26.00")
+
+    statuses = [
+        post_to(emulator, "/payments", data, protocol.sign(emulator.secret, data), key="k-7")
+        for data in (body, body, other)
+    ]
+
+    assert statuses == [201, 201, 422]
+    assert emulator.count_payments("o-1") == 1
+
+
+def test_the_emulator_forgets_a_key_after_its_lifetime_and_acts_again() -> None:
+    from paymux_hmacpay import protocol
+    from paymux_hmacpay.emulator import Emulator
+
+    body = json.dumps({"order_id": "o-1", "amount": "25.00", "currency": "EUR"}).encode()
+    with Emulator(key_lifetime=0.0) as forgetful:
+        signature = protocol.sign(forgetful.secret, body)
+        for _ in range(2):
+            post_to(forgetful, "/payments", body, signature, key="k-7")
+
+        assert forgetful.count_payments("o-1") == 2
+
+
+def test_a_refund_is_made_once_and_a_second_one_beyond_the_payment_is_refused(
+    emulator: Emulator,
+) -> None:
+    with paymux.connect(emulator.settings) as provider:
+        payment = provider.create(new_payment_request())
+        emulator.settle(payment.id, "succeeded")
+        emulator.lose_answers("refund", 1)
+        refund = provider.refund(paymux.RefundRequest(payment.id, Decimal("10.00")))
+        with pytest.raises(paymux.ProviderError, match="not_refundable") as raised:
+            provider.refund(paymux.RefundRequest(payment.id, Decimal("15.01")))
+        after = provider.status(payment_id=payment.id)
+
+    assert (refund.payment_id, refund.amount, refund.status) == (
+        payment.id,
+        Decimal("10.00"),
+        paymux.RefundStatus.SUCCEEDED,
+    )
+    assert not isinstance(raised.value, paymux.OutcomeUnknown)
+    assert after.refunded_amount == Decimal("10.00")
+
+
+def test_hmacpay_finds_payments_by_id_only(emulator: Emulator) -> None:
+    with paymux.connect(emulator.settings) as provider, pytest.raises(paymux.Unsupported):
+        provider.status(order_id="eu-1")
+
+    assert emulator.requests == []
+
+
 # -- hostile input on every parse path: a typed error, never TypeError or ValueError ----------
 
 
@@ -326,12 +416,12 @@ def new_payment_request(**changes: Any) -> paymux.PaymentRequest:
     )
 
 
-def post_to(emulator: Emulator, path: str, body: bytes, signature: str) -> int:
+def post_to(emulator: Emulator, path: str, body: bytes, signature: str, key: str = "k-1") -> int:
     """The emulator's HTTP status for one raw POST (http.client sends headers as Latin-1)."""
     connection = http.client.HTTPConnection(urlsplit(emulator.url).netloc, timeout=10)
     try:
         headers = {"X-Merchant": emulator.merchant, "X-Signature": signature}
-        connection.request("POST", path, body, headers)
+        connection.request("POST", path, body, {**headers, "Idempotency-Key": key})
         return connection.getresponse().status
     finally:
         connection.close()

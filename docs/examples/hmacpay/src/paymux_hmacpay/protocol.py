@@ -4,13 +4,24 @@ Every request is a JSON object POSTed with two headers: `X-Merchant` (the mercha
 `X-Signature`, the hex HMAC-SHA256 of the exact body bytes under the merchant's secret.
 
     POST /payments          {"order_id", "amount": "12.50", "currency", "description"?,
-                             "notify_url"?}                 -> 201 a payment
-    POST /payments/lookup   {"id"} or {"order_id"}           -> 200 a payment
-    a payment:              {"id", "order_id", "status", "amount", "currency", "pay_url"}
+                             "notify_url"?}                       -> 201 a payment
+    POST /payments/lookup   {"id"}                                -> 200 a payment
+    POST /refunds           {"payment_id", "amount"?}             -> 201 a refund
+    POST /refunds/lookup    {"id"}                                -> 200 a refund
+    a payment:              {"id", "order_id", "status", "amount", "refunded", "currency",
+                             "pay_url"}
+    a refund:               {"id", "payment_id", "status", "amount", "currency"}
     an error:               4xx {"error": {"code", "message"}}
 
-Amounts are decimal strings with at most two places, never JSON numbers. Status words:
-`new`, then one of `succeeded`, `declined`, `expired` (final).
+A create or a refund also carries `Idempotency-Key`. HmacPay remembers each key for
+`KEY_LIFETIME` seconds: a request repeating a key with the same body gets the first answer
+again (same status, same body) instead of acting twice; the same key with another body is
+refused (`idempotency_key_reused`). Order ids are the shop's own: HmacPay does not keep them
+unique, which is why the key, not the order id, makes a create happen once.
+
+Amounts are decimal strings with at most two places, never JSON numbers. Payment status words:
+`new`, then one of `succeeded`, `declined`, `expired` (final). A refund (of a `succeeded`
+payment, at most what is left of it; no amount: all of it) is `succeeded` at once.
 
 A notification is a GET to the payment's `notify_url` whose query carries `event`, `id`,
 `order_id`, `status`, `amount`, `currency`, `merchant` and `signature`: the hex HMAC-SHA256 of
@@ -26,6 +37,8 @@ from urllib.parse import urlencode
 
 SIGNATURE_HEADER = "X-Signature"
 MERCHANT_HEADER = "X-Merchant"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+KEY_LIFETIME = 24 * 3600.0
 SIGNATURE_FIELD = "signature"
 NOTIFICATION_FIELDS = ("event", "id", "order_id", "status", "amount", "currency", "merchant")
 STATUS_WORDS = ("new", "succeeded", "declined", "expired")
