@@ -35,8 +35,8 @@ from marshmallow import missing
 import paymux
 from paymux import cli, hookspecs
 from paymux.config import ENV_CONFIG_FILE, ENV_DEFAULT, ENV_PREFIX
-from paymux.providers.alikassa.provider import SettingsSchema
 from paymux.providers.alikassa.sandbox import Merchant, NotificationReceiver, Sandbox
+from paymux.providers.alikassa.settings import SettingsSchema
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,12 +1,15 @@
-"""The web-framework recipes of docs/frameworks.md, run in the real frameworks.
+"""The web-framework recipes of docs/frameworks.md, run in the real frameworks, for two gateways.
 
-Each recipe (docs/examples/frameworks/*_app.py) is served on a real loopback HTTP server — Flask
-by werkzeug's `make_server`, Django by `wsgiref` with Django's `WSGIHandler`, FastAPI by uvicorn —
-each in a thread, and the sandbox delivers its notifications to it as real signed GETs, most of
-them after a click on its payment page. One sandbox, provider and server per framework serve the
-whole module (stopping a loopback server costs up to half a second); every test makes fresh
-payments. A framework that is not installed skips its tests, with the reason; the docs page is
-checked against the files in any case.
+Each recipe (docs/examples/frameworks/*_app.py, around the gateway-neutral host.py) is served on
+a real loopback HTTP server — Flask by werkzeug's `make_server`, Django by `wsgiref` with
+Django's `WSGIHandler`, FastAPI by uvicorn — each in a thread, with two instances behind it: the
+AliKassa sandbox delivers its notifications as real signed GETs to `/notify/alikassa`, the
+YooKassa emulator POSTs its JSON webhooks from its own loopback address to `/notify/yookassa`,
+most of them after a click on the gateway's payment page. The same host code drives both. One
+sandbox, one emulator and one server per framework serve the whole module (stopping a loopback
+server costs up to half a second); every test makes fresh payments. A framework that is not
+installed skips its tests, with the reason; the docs page is checked against the files in any
+case.
 """
 
 from __future__ import annotations
@@ -30,18 +33,24 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import host
 import paymux
-from paymux import Action, Decision, NotificationGuard, Payment, SQLiteStore
+from paymux import Action, Customer, Decision, NotificationGuard, Payment, SQLiteStore
 from paymux.providers.alikassa import AliKassaProvider, CertificateFolder
 from paymux.providers.alikassa.sandbox import Delivery, Fault, Sandbox, button_form, read_forms
-from support import payment_request, payout_notification
+from paymux_yookassa.emulator import Emulator
+from paymux_yookassa.emulator import Fault as EmulatorFault
+from support import payment_request, payout_notification, unique_order_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples" / "frameworks"
 PAGE = ROOT / "docs" / "frameworks.md"
 FRAMEWORKS = ("flask", "django", "fastapi")
-PATH = "/alikassa/notify"
+PATH = "/notify/alikassa"
 TOTAL = Decimal("500.00")
+GATEWAYS = ("alikassa", "yookassa")
+CUSTOMER = Customer(ip="203.0.113.7", user_agent="Mozilla/5.0 (X11; Linux x86_64)")
+RETURN_URL = "https://shop.example/orders/return"
 
 
 # -- the host: its orders and what it did with each decision, told to fail or wait -----------
@@ -87,19 +96,35 @@ class Host:
 
     def actions(self, order_id: str | None) -> list[Action]:
         with self.lock:
-            return [item.action for item in self.decisions if item.payment.order_id == order_id]
+            return [item.action for item in self.decisions if _order_of(item) == order_id]
 
     def fulfilled(self) -> list[str | None]:
         with self.lock:
-            return [item.payment.order_id for item in self.decisions if item.fulfil]
+            return [_order_of(item) for item in self.decisions if item.fulfil]
+
+    def not_about_payments(self) -> list[Decision]:
+        with self.lock:
+            return [item for item in self.decisions if item.payment is None]
+
+
+def _order_of(decision: Decision) -> str | None:
+    return decision.payment.order_id if decision.payment is not None else None
 
 
 @dataclass(frozen=True)
 class Shop:
+    """The two gateways the host is configured with, and their emulators."""
+
     sandbox: Sandbox
     provider: AliKassaProvider
     account: str
     notification_certificate: CertificateFolder
+    emulator: Emulator
+    yookassa: paymux.Provider
+
+    def providers(self) -> dict[str, paymux.Provider]:
+        """The host's configured instances, by name: what the recipes route by."""
+        return {"alikassa": self.provider, "yookassa": self.yookassa}
 
 
 @pytest.fixture(scope="module")
@@ -108,22 +133,28 @@ def shop(
     payment_key: rsa.RSAPrivateKey,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Shop]:
-    with Sandbox(
-        notification_certificate=notification_certificate.path,
-        notification_retry_delays=(0.05, 0.1, 0.2),
-    ) as sandbox:
+    with (
+        Sandbox(
+            notification_certificate=notification_certificate.path,
+            notification_retry_delays=(0.05, 0.1, 0.2),
+        ) as sandbox,
+        Emulator(retry_delays=(0.05, 0.1, 0.2)) as emulator,
+    ):
         merchant = sandbox.create_merchant(
-            tmp_path_factory.mktemp("frameworks") / "payment", private_key=payment_key
+            tmp_path_factory.mktemp("frameworks") / "payment",
+            private_key=payment_key,
         )
-        provider = paymux.connect(merchant.settings)
-        assert isinstance(provider, AliKassaProvider)
-        with provider:
-            yield Shop(sandbox, provider, merchant.account, notification_certificate)
+        alikassa = paymux.connect({**merchant.settings, "service": "payment_card_rub_hpp"})
+        assert isinstance(alikassa, AliKassaProvider)
+        with alikassa, paymux.connect({**emulator.settings(), "name": "yookassa"}) as yookassa:
+            yield Shop(
+                sandbox, alikassa, merchant.account, notification_certificate, emulator, yookassa
+            )
 
 
 # -- serving each recipe on loopback ---------------------------------------------------------
 
-App = Callable[[paymux.Provider, NotificationGuard, Host], Any]
+App = Callable[[dict[str, paymux.Provider], NotificationGuard, Host], Any]
 
 
 def require(framework: str) -> None:
@@ -224,8 +255,16 @@ def recipe(framework: str) -> tuple[App, Callable[[Any], Any]]:
 @dataclass(frozen=True)
 class Endpoint:
     framework: str
-    url: str
+    base: str
     host: Host
+
+    @property
+    def url(self) -> str:
+        """Where AliKassa notifications go."""
+        return self.base + PATH
+
+    def notify_url(self, gateway: str) -> str:
+        return f"{self.base}/notify/{gateway}"
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -237,9 +276,10 @@ def served(
     make_app, serve = recipe(framework)
     host = Host()
     store = SQLiteStore(tmp_path_factory.mktemp(framework) / "guard.sqlite3")
-    app = make_app(shop.provider, NotificationGuard(store), host)
+    app = make_app(shop.providers(), NotificationGuard(store), host)
     with serve(app) as base:
-        yield Endpoint(framework, base + PATH, host)
+        shop.emulator.webhook_url = f"{base}/notify/yookassa"  # configured in YooKassa's cabinet
+        yield Endpoint(framework, base, host)
 
 
 @pytest.fixture
@@ -302,6 +342,8 @@ def test_of_pay_pay_partially_cancel_fail_and_a_payout_only_the_paid_order_is_fu
         amount=TOTAL,
     )
 
+    before = len(endpoint.host.not_about_payments())
+
     click(paid, "Pay")
     click(partial, "Pay partially", amount="1.00")
     click(canceled, "Cancel")
@@ -316,7 +358,10 @@ def test_of_pay_pay_partially_cancel_fail_and_a_payout_only_the_paid_order_is_fu
     assert endpoint.host.actions(partial.order_id) == [Action.HOLD]
     assert endpoint.host.actions(canceled.order_id) == [Action.IGNORE]
     assert endpoint.host.actions(failed.order_id) == [Action.IGNORE]
-    assert endpoint.host.actions(payout_order.order_id) == [Action.IGNORE]
+    [about_the_payout] = endpoint.host.not_about_payments()[before:]
+    assert about_the_payout.action is Action.IGNORE
+    assert about_the_payout.reasons == ("a payout notification, not a payment",)
+    assert endpoint.host.actions(payout_order.order_id) == [], "never taken for its order"
 
 
 def test_a_notification_for_an_order_the_shop_does_not_have_is_rejected(
@@ -328,7 +373,7 @@ def test_a_notification_for_an_order_the_shop_does_not_have_is_rejected(
 
     assert answers(deliveries_of(shop, created)) == [(200, None)]
     assert endpoint.host.actions(created.order_id) == [Action.REJECT]
-    [rejected] = [item for item in endpoint.host.decisions if item.payment.id == created.id]
+    [rejected] = [item for item in endpoint.host.decisions if _order_of(item) == created.order_id]
     assert rejected.reasons == (f"no order {created.order_id!r}",)
 
 
@@ -386,7 +431,150 @@ def test_a_copy_arriving_while_another_worker_handles_it_is_answered_503(
 def test_a_request_that_is_no_notification_is_refused_with_400(endpoint: Endpoint) -> None:
     for query in ("", "?id=1&id=2", "?type=payment"):
         assert requests.get(endpoint.url + query, timeout=5).status_code == 400
-    assert requests.post(endpoint.url, timeout=5).status_code == 405
+    assert requests.post(endpoint.url, data=b"{}", timeout=5).status_code == 400
+    assert requests.post(endpoint.notify_url("yookassa"), data=b"{}", timeout=5).status_code == 400
+    assert requests.get(endpoint.notify_url("paypal"), timeout=5).status_code == 404
+
+
+# -- one host, two gateways: the same host code, chosen by configuration ---------------------
+
+
+def checkout(shop: Shop, endpoint: Endpoint, gateway: str) -> Payment:
+    """A new order of 500.00 in the host, checked out through `gateway` by host.py's code."""
+    order_id = unique_order_id()
+    with endpoint.host.lock:
+        endpoint.host.orders[order_id] = TOTAL
+    return host.checkout(
+        shop.providers()[gateway],
+        order_id,
+        TOTAL,
+        customer=CUSTOMER,
+        return_url=RETURN_URL,
+        notification_url=endpoint.notify_url(gateway),
+    )
+
+
+def press(payment: Payment, button: str) -> None:
+    """The customer presses `button` on the gateway's payment page (a redirect back is fine)."""
+    assert payment.redirect_url is not None
+    page = requests.get(payment.redirect_url, timeout=5)
+    form = button_form(read_forms(page.text, page.url), button)
+    answer = requests.post(
+        form.action, data=form.submission(button), timeout=5, allow_redirects=False
+    )
+    assert answer.status_code in (200, 303), answer.text
+
+
+def settled(shop: Shop, gateway: str) -> None:
+    """Every notification the gateway had to send is answered (or given up on)."""
+    idle = shop.sandbox.wait_idle() if gateway == "alikassa" else shop.emulator.wait_idle()
+    assert idle, f"{gateway} is still repeating a notification"
+
+
+def webhook_answers(shop: Shop, object_id: str) -> list[tuple[str, int | None, str | None]]:
+    return [
+        (item.event, item.status_code, item.fault)
+        for item in shop.emulator.deliveries
+        if item.object_id == object_id
+    ]
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_the_same_host_code_takes_a_payment_through_either_gateway(
+    shop: Shop, endpoint: Endpoint, gateway: str
+) -> None:
+    provider = shop.providers()[gateway]
+    created = checkout(shop, endpoint, gateway)
+    assert created.status is paymux.PaymentStatus.PENDING
+
+    press(created, "Pay")
+    settled(shop, gateway)
+
+    assert endpoint.host.actions(created.order_id) == [Action.FULFIL]
+    paid = provider.status(payment_id=created.id)
+    assert (paid.status, paid.amount) == (paymux.PaymentStatus.PAID, TOTAL)
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_a_refund_where_the_gateway_takes_them_is_notified_and_never_taken_for_a_payment(
+    shop: Shop, endpoint: Endpoint, gateway: str
+) -> None:
+    provider = shop.providers()[gateway]
+    created = checkout(shop, endpoint, gateway)
+    press(created, "Pay")
+    settled(shop, gateway)
+    before = len(endpoint.host.not_about_payments())
+
+    refund = host.refund(provider, provider.status(payment_id=created.id), Decimal("100.00"))
+    settled(shop, gateway)
+
+    if gateway == "alikassa":  # AliKassa takes no refunds: host.py asks its capabilities
+        assert refund is None
+        assert endpoint.host.actions(created.order_id) == [Action.FULFIL]
+        return
+    assert refund is not None
+    assert (refund.payment_id, refund.amount) == (created.id, Decimal("100.00"))
+    assert webhook_answers(shop, refund.id) == [("refund.succeeded", 200, None)]
+    [decision] = endpoint.host.not_about_payments()[before:]
+    assert decision.action is Action.IGNORE
+    assert decision.reasons == ("a refund notification, not a payment",)
+    assert endpoint.host.actions(created.order_id) == [Action.FULFIL], "fulfilled once only"
+    assert provider.status(payment_id=created.id).refunded_amount == Decimal("100.00")
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+def test_a_payment_given_up_on_the_page_is_never_fulfilled(
+    shop: Shop, endpoint: Endpoint, gateway: str
+) -> None:
+    created = checkout(shop, endpoint, gateway)
+
+    press(created, "Cancel")
+    settled(shop, gateway)
+
+    assert endpoint.host.actions(created.order_id) == [Action.IGNORE]
+    assert endpoint.host.fulfilled().count(created.order_id) == 0
+
+
+def test_a_webhook_from_outside_the_gateways_addresses_is_refused_and_the_real_one_counts(
+    shop: Shop, endpoint: Endpoint
+) -> None:
+    shop.emulator.inject(EmulatorFault.FORGED_NOTIFICATION, on="notification")
+    created = checkout(shop, endpoint, "yookassa")
+
+    press(created, "Pay")
+    settled(shop, "yookassa")
+
+    answered = webhook_answers(shop, created.id)
+    assert [code for _, code, fault in answered if fault] == [400] * len(
+        [fault for _, _, fault in answered if fault]
+    )
+    assert ("payment.succeeded", 200, None) in answered
+    assert endpoint.host.actions(created.order_id) == [Action.FULFIL]
+
+
+def test_a_two_phase_payment_is_to_be_captured_then_fulfilled_once(
+    shop: Shop, endpoint: Endpoint
+) -> None:
+    order_id = unique_order_id()
+    with endpoint.host.lock:
+        endpoint.host.orders[order_id] = TOTAL
+    held = shop.yookassa.create(
+        paymux.PaymentRequest(
+            order_id=order_id,
+            amount=TOTAL,
+            customer=CUSTOMER,
+            success_url=RETURN_URL,
+            capture=False,
+        )
+    )
+    press(held, "Pay")
+    settled(shop, "yookassa")
+    assert endpoint.host.actions(order_id) == [Action.CAPTURE]
+
+    shop.yookassa.capture(held.id)
+    settled(shop, "yookassa")
+
+    assert endpoint.host.actions(order_id) == [Action.CAPTURE, Action.FULFIL]
 
 
 # -- the page shows the tested code ----------------------------------------------------------
@@ -401,6 +589,7 @@ _SHOWN = re.compile(
 def test_the_page_shows_each_recipe_as_it_is_tested() -> None:
     shown = {match["file"]: match["code"] for match in _SHOWN.finditer(PAGE.read_text("utf-8"))}
     files = {path.name: path.read_text("utf-8") for path in EXAMPLES.glob("*.py")}
-    assert sorted(shown) == sorted(files) == sorted(f"{name}_app.py" for name in FRAMEWORKS)
+    recipes = [f"{name}_app.py" for name in FRAMEWORKS]
+    assert sorted(shown) == sorted(files) == sorted(["host.py", *recipes])
     for name, code in files.items():
         assert shown[name] == code, f"docs/frameworks.md shows an outdated {name}"
