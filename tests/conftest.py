@@ -91,3 +91,26 @@ def yookassa(emulator: Emulator) -> Iterator[paymux.Provider]:
     """A YooKassa provider connected to the emulator's shop."""
     with paymux.connect(settings_of(emulator)) as connected:
         yield connected
+
+
+# -- networked guard stores: a PostgreSQL cluster and a Redis server, each started once per run --
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """The DSN of a database in a throw-away PostgreSQL cluster (trust on loopback)."""
+    import servers
+
+    pytest.importorskip("psycopg", reason="no psycopg: pip install 'paymux[postgres]'")
+    with servers.postgres() as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a throw-away Redis server that keeps nothing on disk."""
+    import servers
+
+    pytest.importorskip("redis", reason="no redis-py: pip install 'paymux[redis]'")
+    with servers.redis() as url:
+        yield url

@@ -14,7 +14,8 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
@@ -368,11 +369,27 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> GuardStore:
+@pytest.fixture(params=["memory", "sqlite", "postgres", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GuardStore]:
+    """Each store, the networked ones on servers started once per run (tests/servers.py), under
+    a table or prefix of this test's own."""
+    unique = uuid.uuid4().hex[:12]
     if request.param == "memory":
-        return MemoryStore()
-    return SQLiteStore(tmp_path / "guard.sqlite3")
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        yield SQLiteStore(tmp_path / "guard.sqlite3")
+    elif request.param == "postgres":
+        dsn = request.getfixturevalue("postgres_dsn")  # first: skips, saying why, without psycopg
+        from paymux.stores import PostgresStore
+
+        with PostgresStore(dsn, table=f"guard_{unique}") as postgres:
+            yield postgres
+    else:
+        url = request.getfixturevalue("redis_url")
+        from paymux.stores import RedisStore
+
+        with RedisStore(url, prefix=f"test:{unique}:") as redis:
+            yield redis
 
 
 @pytest.fixture
