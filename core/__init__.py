@@ -23,6 +23,7 @@ from paymux.errors import (
     GuardStoreError,
     InsufficientFunds,
     InvalidResponse,
+    LedgerError,
     NotAllowed,
     NotFound,
     OrderConflict,
@@ -55,6 +56,7 @@ from paymux.guards import (
 )
 from paymux.hookspecs import hookimpl
 from paymux.incoming import Incoming, NotificationInput
+from paymux.ledger import Entry, EntryState, SQLiteLedger
 from paymux.models import (
     Balance,
     Customer,
@@ -86,6 +88,7 @@ from paymux.statuses import (
     PayoutStatus,
     RefundStatus,
 )
+from paymux.sweeper import SweepReport, sweep
 
 __all__ = [
     "Action",
@@ -101,6 +104,8 @@ __all__ = [
     "Customer",
     "Decision",
     "DuplicateOrder",
+    "Entry",
+    "EntryState",
     "Exchange",
     "GuardStore",
     "GuardStoreError",
@@ -108,6 +113,7 @@ __all__ = [
     "InstanceConfig",
     "InsufficientFunds",
     "InvalidResponse",
+    "LedgerError",
     "Lookup",
     "MemoryStore",
     "NotAllowed",
@@ -146,9 +152,11 @@ __all__ = [
     "RefundStatus",
     "Registry",
     "RetryPolicy",
+    "SQLiteLedger",
     "SQLiteStore",
     "Secret",
     "SignatureError",
+    "SweepReport",
     "TLSError",
     "TransportError",
     "UnknownService",
@@ -163,6 +171,7 @@ __all__ = [
     "hookimpl",
     "load_config",
     "register_plugin",
+    "sweep",
     "transition",
     "unregister_plugin",
 ]

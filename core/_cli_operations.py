@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from paymux._cli_ledger import add_ledger_commands
 from paymux._cli_money import add_money_moves
 from paymux._cli_output import (
     Subcommands,
@@ -40,6 +41,7 @@ def add_operations(subcommands: Subcommands) -> None:
     _add_create(subcommands, instance)
     _add_status(subcommands, instance)
     add_money_moves(subcommands, instance)
+    add_ledger_commands(subcommands, instance)
     _add_verify_notification(subcommands, instance)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from paymux._events import emit
 from paymux._retry import RetryPolicy
 from paymux._transport import Exchange
-from paymux.models import Payment, Payout, Refund
+from paymux.ledger import SQLiteLedger
+from paymux.models import Balance, Payment, Payout, Refund
 
-__all__ = ["Connection", "Observers"]
+__all__ = ["Connection", "Observers", "publish"]
 
 
 class Observers(Protocol):
@@ -56,3 +58,34 @@ class Connection:
     trust_env: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reconcile: bool = True
+    ledger: SQLiteLedger | None = None
+    """Where money-moving calls are written before they are sent (see `paymux.ledger`)."""
+
+
+def publish(
+    observers: Observers,
+    provider: str,
+    instance: str,
+    result: Payment | Refund | Payout | Balance,
+    source: str,
+) -> None:
+    """Tell `observers` what a provider reported (a balance is no update of anything)."""
+    if isinstance(result, Balance):
+        return
+    kind = "payment" if isinstance(result, Payment) else type(result).__name__.lower()
+    emit(
+        "debug",
+        f"paymux.{kind}",
+        provider=provider,
+        instance=instance,
+        source=source,
+        id=result.id,
+        status=result.status.value,
+        raw=dict(result.raw),
+    )
+    if isinstance(result, Payment):
+        observers.publish_payment(result, source)
+    elif isinstance(result, Refund):
+        observers.publish_refund(result, source)
+    else:
+        observers.publish_payout(result, source)

@@ -12,6 +12,7 @@
     ├── OutcomeUnknown              the provider may or may not have acted: `reconcile` it
     ├── Unsupported                 the provider does not offer that operation (nothing sent)
     ├── GuardStoreError             a notification guard's store could not be read or written
+    ├── LedgerError                 the ledger of open operations could not be read or written
     └── ProviderError               the provider answered and refused
         ├── ProviderValidationError the provider's own field validation failed
         ├── DuplicateOrder          a payment with this order_id exists already
@@ -170,6 +171,13 @@ class GuardStoreError(PaymuxError):
     """A notification guard's store failed: locked for longer than its timeout, or unreadable.
 
     Nothing was admitted or changed; answer non-200 so the gateway repeats the notification.
+    """
+
+
+class LedgerError(PaymuxError):
+    """The ledger of open operations could not be read or written.
+
+    Raised before a call is sent when its intent cannot be written: nothing was sent.
     """
 
 

@@ -24,11 +24,12 @@ from paymux._authentication import IPNetwork, check_sender, confirmed
 from paymux._calls import Answer, Call, Request
 from paymux._events import emit
 from paymux._keys import keyed, new_key
+from paymux._recording import recorded
 from paymux._retry import RetryPolicy
 from paymux._runner import Runner
 from paymux._transport import Transport, masked_url
 from paymux.capabilities import Capabilities, Lookup, Operation
-from paymux.connection import Connection, Observers, Unobserved
+from paymux.connection import Connection, Observers, Unobserved, publish
 from paymux.errors import (
     InvalidResponse,
     NotFound,
@@ -50,11 +51,12 @@ from paymux.models import (
     RefundRequest,
     Subject,
 )
-from paymux.statuses import Authentication, NotificationKind
+from paymux.statuses import Authentication
 
 __all__ = ["Connection", "NotificationInput", "Observers", "Provider"]
 
 P = TypeVar("P", bound="Provider")
+T = TypeVar("T")
 S = TypeVar("S", bound=Payment | Refund | Payout | Balance)
 
 
@@ -207,8 +209,9 @@ class Provider(abc.ABC):
         `ProviderError`; a create that may or may not have happened raises `OutcomeUnknown`,
         which `reconcile` settles.
         """
-        call = self.describe_create(keyed(request))
-        return self._published(self._runner.once(call), "create")
+        request = keyed(request)
+        call = self.describe_create(request)
+        return self._published(self._once(call, "create", request), "create")
 
     @final
     def status(self, *, payment_id: str | None = None, order_id: str | None = None) -> Payment:
@@ -269,7 +272,10 @@ class Provider(abc.ABC):
     def refund(self, request: RefundRequest) -> Refund:
         """Give money back from a paid payment, exactly once (see `create` for the errors)."""
         self._require(Operation.REFUND)
-        return self._published(self._runner.once(self.describe_refund(keyed(request))), "refund")
+        request = keyed(request)
+        return self._published(
+            self._once(self.describe_refund(request), "refund", request), "refund"
+        )
 
     @final
     def refund_status(self, refund_id: str) -> Refund:
@@ -288,21 +294,29 @@ class Provider(abc.ABC):
         """Take the held money of an AUTHORIZED payment, exactly once: all of it, or `amount`
         (in `currency`, the payment's) when less is to be taken."""
         self._require(Operation.CAPTURE)
-        call = self.describe_capture(payment_id, amount, currency, idempotency_key or new_key())
-        return self._published(self._runner.once(call), "capture")
+        key = idempotency_key or new_key()
+        call = self.describe_capture(payment_id, amount, currency, key)
+        arguments = {"payment_id": payment_id, "amount": amount, "currency": currency, "key": key}
+        return self._published(self._once(call, "capture", arguments), "capture")
 
     @final
     def cancel(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
         """Release the held money of an AUTHORIZED (or a still PENDING) payment, exactly once."""
         self._require(Operation.CANCEL)
-        call = self.describe_cancel(payment_id, idempotency_key or new_key())
-        return self._published(self._runner.once(call), "cancel")
+        key = idempotency_key or new_key()
+        call = self.describe_cancel(payment_id, key)
+        return self._published(
+            self._once(call, "cancel", {"payment_id": payment_id, "key": key}), "cancel"
+        )
 
     @final
     def payout(self, request: PayoutRequest) -> Payout:
         """Send money out, exactly once (see `create` for the errors)."""
         self._require(Operation.PAYOUT)
-        return self._published(self._runner.once(self.describe_payout(keyed(request))), "payout")
+        request = keyed(request)
+        return self._published(
+            self._once(self.describe_payout(request), "payout", request), "payout"
+        )
 
     @final
     def payout_status(self, *, payout_id: str | None = None, order_id: str | None = None) -> Payout:
@@ -355,7 +369,7 @@ class Provider(abc.ABC):
             order_id=getattr(subject, "order_id", None),
             status=subject.status.value,
         )
-        self._publish(subject, "notification")
+        publish(self._observers, self.name, self.instance, subject, "notification")
         return notification
 
     def close(self) -> None:
@@ -380,6 +394,18 @@ class Provider(abc.ABC):
         )
 
     # -- internals --------------------------------------------------------------------------
+
+    def _once(self, call: Call[T], operation: str, input: object) -> T:
+        """`call` sent exactly once, written into the instance's ledger around it if it has one."""
+        return recorded(
+            self.connection.ledger,
+            provider=self.name,
+            instance=self.instance,
+            operation=operation,
+            input=input,
+            call=call,
+            send=lambda: self._runner.once(call),
+        )
 
     def _require(self, operation: Operation) -> None:
         if not self.capabilities.offers(operation):
@@ -409,36 +435,8 @@ class Provider(abc.ABC):
 
     def _published(self, result: S, source: str) -> S:
         result = self._stamped(result)
-        self._publish(result, source)
+        publish(self._observers, self.name, self.instance, result, source)
         return result
-
-    def _publish(self, result: Payment | Refund | Payout | Balance, source: str) -> None:
-        if isinstance(result, Balance):
-            return
-        kind = _KINDS[type(result)]
-        emit(
-            "debug",
-            f"paymux.{kind.value}",
-            provider=self.name,
-            instance=self.instance,
-            source=source,
-            id=result.id,
-            status=result.status.value,
-            raw=dict(result.raw),
-        )
-        if isinstance(result, Payment):
-            self._observers.publish_payment(result, source)
-        elif isinstance(result, Refund):
-            self._observers.publish_refund(result, source)
-        else:
-            self._observers.publish_payout(result, source)
-
-
-_KINDS: dict[type, NotificationKind] = {
-    Payment: NotificationKind.PAYMENT,
-    Refund: NotificationKind.REFUND,
-    Payout: NotificationKind.PAYOUT,
-}
 
 
 def _joined(lookups: frozenset[Lookup]) -> str:

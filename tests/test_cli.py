@@ -110,12 +110,14 @@ def test_public_api_lists_every_public_name() -> None:
     public = {name for name in dir(paymux) if not name.startswith(("_", "@"))}
     modules = {
         "capabilities",
+        "celery_tasks",
         "cli",
         "config",
         "connection",
         "decisions",
         "errors",
         "guards",
+        "ledger",
         "hookspecs",
         "incoming",
         "models",
@@ -124,6 +126,8 @@ def test_public_api_lists_every_public_name() -> None:
         "registry",
         "secrets",
         "statuses",
+        "stores",
+        "sweeper",
     }
 
     assert set(paymux.__all__) - {"__version__"} == public - modules

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import marshmallow
 from marshmallow import fields, validate
 
-from paymux import ConfigurationError, Connection, RetryPolicy, Secret
+from paymux import ConfigurationError, Connection, RetryPolicy, Secret, SQLiteLedger
 from paymux._transport import printable_ascii
 
 
@@ -75,12 +75,19 @@ class ConnectionSettings(marshmallow.Schema):
     max_attempts = fields.Integer(validate=validate.Range(min=1, max=20), load_default=3)
     deadline = fields.Float(validate=_POSITIVE, load_default=60.0)
     backoff = fields.Float(validate=validate.Range(min=0), load_default=0.25)
+    ledger = fields.String()
+    """A SQLite file for the ledger of open operations; without it none is kept."""
 
 
-def connection_from(values: Mapping[str, Any], *, instance: str) -> Connection:
-    """The `Connection` for settings loaded through a `ConnectionSettings` schema."""
+def connection_from(
+    values: Mapping[str, Any], *, instance: str, base_dir: Path | None = None
+) -> Connection:
+    """The `Connection` for settings loaded through a `ConnectionSettings` schema (a relative
+    `ledger` path is taken from `base_dir`)."""
     check_base_url(values["base_url"], instance=instance, allow_http=values["allow_http"])
+    ledger = values.get("ledger")
     return Connection(
+        ledger=SQLiteLedger(resolve_path(ledger, base_dir)) if ledger else None,
         base_url=values["base_url"],
         connect_timeout=values["connect_timeout"],
         read_timeout=values["read_timeout"],

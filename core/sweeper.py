@@ -1,0 +1,256 @@
+"""The sweeper: settles what the ledger holds open, so nothing in flight is ever forgotten.
+
+    report = paymux.sweep(provider, handle=on_notification)   # from cron, a worker, a loop
+
+An OPEN entry (sent, or about to be, when its process died or its answer was lost) is settled
+by reconciling: its call is described again from the input the ledger kept and, when the bytes
+are the same, looked up or sent again exactly as the gateway makes calls exactly once — never by
+timing out to "failed". A PENDING payment (waiting for its payer) is asked its status on a
+backoff schedule until it is final. A change found this way is handed to `handle` as a
+notification (verified by REFETCH: it is what the API said), the same function the host's
+notification endpoint runs through its guard, so the host acts on it once, whichever arrives
+first. What the policy cannot settle goes to the operator queue, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from paymux._inputs import decode
+from paymux._recording import answered, refused, unknown_again
+from paymux.errors import ConfigurationError, OutcomeUnknown, PaymuxError
+from paymux.ledger import Entry, EntryState, SQLiteLedger, next_look
+from paymux.models import Notification, Payment, Payout, Refund
+from paymux.provider import Provider
+from paymux.statuses import Authentication, NotificationKind, PaymentStatus
+
+__all__ = ["SweepReport", "due", "settle", "sweep"]
+
+MAX_ATTEMPTS = 40
+"""Looks at one entry before it goes to the operator queue (about ten days of backoff)."""
+
+Handle = Callable[[Notification], None]
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did, by the state each entry it looked at ended in."""
+
+    looked: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    handled: int = 0
+    """Changes handed to `handle`."""
+
+    def count(self, state: EntryState) -> int:
+        return self.states.get(state.value, 0)
+
+
+def sweep(
+    provider: Provider,
+    *,
+    handle: Handle | None = None,
+    limit: int = 100,
+    now: float | None = None,
+) -> SweepReport:
+    """Settle up to `limit` due entries of `provider`'s instance; what happened to them."""
+    ledger = _ledger_of(provider)
+    at = time.time() if now is None else now
+    report = SweepReport()
+    for entry in ledger.due(provider.instance, now=at, limit=limit):
+        _settle_claimed(provider, ledger, entry.id, handle, at, report)
+    return report
+
+
+def due(provider: Provider, *, limit: int = 100, now: float | None = None) -> list[str]:
+    """The ids of `provider`'s due entries, for workers to `settle` one by one."""
+    at = time.time() if now is None else now
+    return [entry.id for entry in _ledger_of(provider).due(provider.instance, now=at, limit=limit)]
+
+
+def settle(
+    provider: Provider,
+    entry_id: str,
+    *,
+    handle: Handle | None = None,
+    now: float | None = None,
+) -> SweepReport:
+    """Settle one entry, if it is still due: safe to call twice, or from two workers at once
+    (one claims it for `CLAIM` seconds; the other finds it not due and does nothing)."""
+    report = SweepReport()
+    at = time.time() if now is None else now
+    _settle_claimed(provider, _ledger_of(provider), entry_id, handle, at, report)
+    return report
+
+
+CLAIM = 300.0
+"""Seconds an entry being settled is kept from other sweeps: longer than one settling takes;
+a worker that dies meanwhile leaves it due again after that."""
+
+
+def _settle_claimed(
+    provider: Provider,
+    ledger: SQLiteLedger,
+    entry_id: str,
+    handle: Handle | None,
+    now: float,
+    report: SweepReport,
+) -> None:
+    claimed: list[Entry] = []
+
+    def claim(entry: Entry) -> Entry:
+        if entry.state.is_closed or entry.state is EntryState.OPERATOR or entry.next_at > now:
+            return entry  # settled, or being settled by another worker: nothing to do
+        taken = dataclasses.replace(entry, next_at=time.time() + CLAIM)
+        claimed.append(taken)
+        return taken
+
+    ledger.update(entry_id, claim)
+    if not claimed:
+        return
+    settled = _settle(provider, ledger, claimed[0], handle, now, report)
+    report.looked += 1
+    report.states[settled.state.value] = report.states.get(settled.state.value, 0) + 1
+
+
+def _ledger_of(provider: Provider) -> SQLiteLedger:
+    if provider.connection.ledger is None:
+        raise ConfigurationError(
+            f"instance {provider.instance!r} keeps no ledger: set its `ledger` setting"
+        )
+    return provider.connection.ledger
+
+
+def _settle(
+    provider: Provider,
+    ledger: SQLiteLedger,
+    entry: Entry,
+    handle: Handle | None,
+    now: float,
+    report: SweepReport,
+) -> Entry:
+    if entry.attempts >= MAX_ATTEMPTS:
+        return ledger.update(
+            entry.id,
+            lambda found: found.moved(
+                EntryState.OPERATOR, f"still {found.state} after {found.attempts} looks", at=now
+            ),
+        )
+    try:
+        subject = _poll(provider, entry) if entry.state is EntryState.PENDING else None
+        if subject is None:
+            subject = _reconcile(provider, entry)
+    except (_ForOperator, PaymuxError) as error:
+        return ledger.update(entry.id, _after_failure(entry, error, now))
+    changed = isinstance(subject, (Payment, Refund, Payout)) and _changed(entry, subject)
+    if handle is not None and changed:
+        try:
+            handle(_as_notification(provider, subject))
+        except Exception as error:  # the host's write failed: tell it again next sweep
+            note = f"the handler failed: {type(error).__name__}: {error}"
+            return ledger.update(
+                entry.id, lambda found: _later(found.moved(found.state, note, at=now), now)
+            )
+        report.handled += 1
+    return ledger.update(entry.id, lambda found: _later(answered(found, subject, now=now), now))
+
+
+def _after_failure(entry: Entry, error: Exception, now: float) -> Callable[[Entry], Entry]:
+    """How an entry changes when settling it failed: to the operator queue when the policy
+    cannot settle it; due again later while the outcome stays unknown or the status call fails;
+    REFUSED when the gateway refused the repeated call (it certainly did nothing)."""
+    note = error.message if isinstance(error, PaymuxError) else str(error)
+    if isinstance(error, _ForOperator):
+        return lambda found: found.moved(EntryState.OPERATOR, note, at=now)
+    if isinstance(error, OutcomeUnknown):
+        return lambda found: _later(unknown_again(found, note, now=now), now)
+    if entry.state is EntryState.PENDING:
+        return lambda found: _later(found.moved(found.state, note, at=now), now)
+    return lambda found: refused(found, f"refused: {note}", now=now)
+
+
+def _poll(provider: Provider, entry: Entry) -> Payment | Refund | Payout:
+    """The subject of a PENDING entry, as its status call reports it now."""
+    assert entry.subject_id is not None
+    if entry.operation == "payout":
+        return provider.payout_status(payout_id=entry.subject_id)
+    if entry.operation == "refund":
+        return provider.refund_status(entry.subject_id)
+    return provider.status(payment_id=entry.subject_id)
+
+
+def _reconcile(provider: Provider, entry: Entry) -> Any:
+    """What an OPEN entry's call made, settled as the gateway makes it exactly once."""
+    call = _described_again(provider, entry)
+    if call.request.body != entry.body:
+        raise _ForOperator(
+            f"the provider now describes this {entry.operation} with other bytes than were sent"
+        )
+    unknown = OutcomeUnknown(
+        f"{entry.operation}: left open in the ledger",
+        operation=entry.operation,
+        order_id=entry.order_id,
+        idempotency_key=entry.idempotency_key,
+        key_expires_at=entry.key_expires_at,
+        call=call,
+    )
+    try:
+        return provider.reconcile(unknown)
+    except OutcomeUnknown as again:
+        if entry.key_expires_at is not None and time.time() >= entry.key_expires_at:
+            raise _ForOperator(again.message) from None
+        raise
+
+
+def _described_again(provider: Provider, entry: Entry) -> Any:
+    value = decode(entry.input)
+    if entry.operation == "create":
+        return provider.describe_create(value)
+    if entry.operation == "refund":
+        return provider.describe_refund(value)
+    if entry.operation == "payout":
+        return provider.describe_payout(value)
+    if entry.operation == "capture":
+        return provider.describe_capture(
+            value["payment_id"], value["amount"], value["currency"], value["key"]
+        )
+    if entry.operation == "cancel":
+        return provider.describe_cancel(value["payment_id"], value["key"])
+    raise _ForOperator(f"the sweeper cannot repeat a {entry.operation}")
+
+
+def _changed(entry: Entry, subject: Payment | Refund | Payout) -> bool:
+    """Whether `subject` says something the host has to hear: a status other than the known
+    one, or a hold to capture."""
+    return subject.status.value != entry.status and (
+        subject.status.is_final or subject.status is PaymentStatus.AUTHORIZED
+    )
+
+
+def _as_notification(provider: Provider, subject: Payment | Refund | Payout) -> Notification:
+    kind = {
+        Payment: NotificationKind.PAYMENT,
+        Refund: NotificationKind.REFUND,
+        Payout: NotificationKind.PAYOUT,
+    }[type(subject)]
+    return Notification(
+        provider=provider.name,
+        instance=provider.instance,
+        account=provider.account,
+        kind=kind,
+        subject=subject,
+        fields={},
+        verified_by=(Authentication.REFETCH,),
+    )
+
+
+def _later(entry: Entry, now: float) -> Entry:
+    """`entry` counted as looked at, due again a backoff step later (if still open)."""
+    return dataclasses.replace(entry, attempts=entry.attempts + 1, next_at=next_look(entry, now))
+
+
+class _ForOperator(Exception):
+    """The policy cannot settle this entry: a person must."""

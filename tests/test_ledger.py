@@ -1,0 +1,130 @@
+"""The ledger itself: entries kept exactly, found when due, changed atomically, never lost."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import paymux
+from paymux import EntryState, SQLiteLedger
+from paymux._inputs import decode, encode
+from paymux.ledger import new_entry
+from paymux.providers.alikassa.sandbox import Merchant, Sandbox
+
+
+def entry_for(order_id: str, *, now: float = 1000.0) -> paymux.Entry:
+    return new_entry(
+        provider="alikassa",
+        instance="shop",
+        operation="create",
+        input=encode("create", request(order_id)),
+        body=b'{"order_id":"%s"}' % order_id.encode(),
+        order_id=order_id,
+        idempotency_key=None,
+        key_expires_at=None,
+        now=now,
+    )
+
+
+def request(order_id: str) -> paymux.PaymentRequest:
+    return paymux.PaymentRequest(
+        order_id=order_id,
+        amount=Decimal("100.10"),
+        customer=paymux.Customer(ip="203.0.113.7", birth_date=date(1992, 8, 10)),
+        idempotency_key="k-1",
+        options={"service": "payment_card_rub_hpp", "success_redirect_id": 7},
+    )
+
+
+def test_a_request_comes_back_from_the_ledger_as_it_was_sent() -> None:
+    original = request("1001")
+
+    assert decode(encode("create", original)) == original
+
+
+def test_an_entry_is_kept_exactly_with_its_bytes_and_history(tmp_path: Path) -> None:
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    written = ledger.open(entry_for("1001"))
+
+    read = SQLiteLedger(tmp_path / "ledger.sqlite3").get(written.id)
+
+    assert read == written
+    assert read.body == b'{"order_id":"1001"}'
+    assert [event.state for event in read.history] == [EntryState.OPEN]
+
+
+def test_only_open_and_pending_entries_of_the_instance_whose_time_has_come_are_due(
+    tmp_path: Path,
+) -> None:
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    soon, later, done = (ledger.open(entry_for(n, now=1000.0)) for n in ("a", "b", "c"))
+    ledger.update(later.id, lambda entry: entry.moved(EntryState.PENDING, "waits", at=1.0))
+    ledger.update(done.id, lambda entry: entry.moved(EntryState.SETTLED, "paid", at=1.0))
+
+    due = ledger.due("shop", now=soon.next_at, limit=10)
+
+    assert sorted(entry.order_id or "" for entry in due) == ["a", "b"]
+    assert ledger.due("shop", now=soon.next_at - 1) == []
+    assert ledger.due("other-instance", now=soon.next_at) == []
+
+
+def test_concurrent_updates_of_one_entry_are_each_applied_once(tmp_path: Path) -> None:
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    entry = ledger.open(entry_for("1001"))
+
+    def look() -> None:
+        for _ in range(50):
+            ledger.update(
+                entry.id, lambda found: found.moved(found.state, f"look {found.attempts}", at=1.0)
+            )
+
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(ledger.get(entry.id).history) == 1 + 4 * 50
+
+
+def test_a_change_that_raises_writes_nothing(tmp_path: Path) -> None:
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    entry = ledger.open(entry_for("1001"))
+
+    def broken(found: paymux.Entry) -> paymux.Entry:
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        ledger.update(entry.id, broken)
+
+    assert ledger.get(entry.id) == entry
+
+
+def test_a_ledger_that_cannot_be_written_is_a_ledger_error_before_anything_is_sent(
+    tmp_path: Path, merchant: Merchant, sandbox: Sandbox
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with paymux.connect({**merchant.settings, "ledger": str(path)}) as provider:
+        for leftover in tmp_path.glob("ledger.sqlite3*"):
+            leftover.unlink()
+        path.mkdir()  # where the file was: the ledger cannot be opened now
+        with pytest.raises(paymux.LedgerError, match="ledger "):
+            provider.create(
+                paymux.PaymentRequest(
+                    order_id="1001",
+                    amount=Decimal("500.00"),
+                    customer=paymux.Customer(ip="203.0.113.7", user_agent="Mozilla/5.0"),
+                    options={"service": "payment_card_rub_hpp"},
+                )
+            )
+
+    assert sandbox.requests == []
+
+
+def test_an_entry_that_is_not_there_is_a_ledger_error(tmp_path: Path) -> None:
+    with pytest.raises(paymux.LedgerError, match="no ledger entry 'nope'"):
+        SQLiteLedger(tmp_path / "ledger.sqlite3").get("nope")
