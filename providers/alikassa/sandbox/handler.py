@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -103,33 +104,41 @@ class Handler(LoopbackHandler):
         self._send(answer)
 
     def _settle(self, payment_id: int, body: bytes) -> None:
-        try:
-            command = _command(body)
-            delivery = self.sandbox.settle(
+        def settle(command: dict[str, Any]) -> Delivery | None:
+            return self.sandbox.settle(
                 payment_id,
                 str(command.get("status")),
                 paid_amount=command.get("paid_amount"),
                 details=command.get("details"),
             )
-        except KeyError:
-            self._send(Answer(404, {"message": f"no sandbox payment {payment_id}"}))
-            return
-        except (ValueError, RecursionError) as error:
-            self._send(Answer(400, {"message": str(error)}))
-            return
-        except RuntimeError as error:
-            self._send(Answer(503, {"message": str(error)}))
-            return
-        payment = self.sandbox.payment(payment_id)
-        settled = {"payment": payment.status_body(), "notification": _attempt(delivery)}
-        self._send(Answer(200, settled))
+
+        self._settled(
+            f"payment {payment_id}",
+            body,
+            settle,
+            lambda: {"payment": self.sandbox.payment(payment_id).status_body()},
+        )
 
     def _settle_payout(self, payout_id: int, body: bytes) -> None:
+        self._settled(
+            f"payout {payout_id}",
+            body,
+            lambda command: self.sandbox.settle_payout(payout_id, str(command.get("status"))),
+            lambda: {"payout": self.sandbox.payout(payout_id).status_body()},
+        )
+
+    def _settled(
+        self,
+        what: str,
+        body: bytes,
+        settle: Callable[[dict[str, Any]], Delivery | None],
+        shown: Callable[[], dict[str, Any]],
+    ) -> None:
+        """Run a settle command from the control API; answer what it became and its notice."""
         try:
-            command = _command(body)
-            delivery = self.sandbox.settle_payout(payout_id, str(command.get("status")))
+            delivery = settle(_command(body))
         except KeyError:
-            self._send(Answer(404, {"message": f"no sandbox payout {payout_id}"}))
+            self._send(Answer(404, {"message": f"no sandbox {what}"}))
             return
         except (ValueError, RecursionError) as error:
             self._send(Answer(400, {"message": str(error)}))
@@ -137,10 +146,7 @@ class Handler(LoopbackHandler):
         except RuntimeError as error:
             self._send(Answer(503, {"message": str(error)}))
             return
-        payout = self.sandbox.payout(payout_id)
-        self._send(
-            Answer(200, {"payout": payout.status_body(), "notification": _attempt(delivery)})
-        )
+        self._send(Answer(200, {**shown(), "notification": _attempt(delivery)}))
 
     def _set_balance(self, account: str, body: bytes) -> None:
         try:
