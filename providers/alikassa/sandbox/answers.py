@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from paymux.providers.alikassa.sandbox.faults import Fault
 
@@ -92,3 +93,25 @@ def order_id_as_text(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(order_id, int) and not isinstance(order_id, bool):
         return {**data, "order_id": str(order_id)}
     return data
+
+
+class _Owned(Protocol):
+    account: str
+
+
+Owned = TypeVar("Owned", bound=_Owned)
+
+
+def looked_up(
+    query: Mapping[str, str],
+    account: str,
+    by_id: Mapping[int, Owned],
+    by_order: Mapping[tuple[str, str], Owned],
+) -> Owned | None:
+    """What a status body asks for — by `id` (digits only) or by `order_id` — if it is
+    `account`'s; None otherwise, as the gateway answers "not found" for another's."""
+    if "id" in query:
+        found = by_id.get(int(query["id"])) if query["id"].isdigit() else None
+    else:
+        found = by_order.get((account, query["order_id"]))
+    return found if found is not None and found.account == account else None

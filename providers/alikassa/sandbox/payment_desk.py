@@ -21,7 +21,13 @@ from typing import Any
 import marshmallow
 
 from paymux.providers.alikassa import schemas
-from paymux.providers.alikassa.sandbox.answers import Answer, invalid, order_id_as_text, plain
+from paymux.providers.alikassa.sandbox.answers import (
+    Answer,
+    invalid,
+    looked_up,
+    order_id_as_text,
+    plain,
+)
 from paymux.providers.alikassa.sandbox.balances import Ledger
 from paymux.providers.alikassa.sandbox.delivery import Delivery, Notice, Notifier
 from paymux.providers.alikassa.sandbox.payments import (
@@ -128,11 +134,8 @@ class PaymentDesk:
         except marshmallow.ValidationError as error:
             return invalid(error.messages_dict)
         with self._lock:
-            if "id" in query:
-                found = self._payments.get(int(query["id"])) if query["id"].isdigit() else None
-            else:
-                found = self._by_order.get((account, query["order_id"]))
-            if found is None or found.account != account:
+            found = looked_up(query, account, self._payments, self._by_order)
+            if found is None:
                 return Answer(404, {"message": "Payment not found"})
             self._expire_if_due(found)
             return Answer(200, found.status_body())

@@ -30,6 +30,7 @@ from paymux.providers.alikassa import payout_schemas
 from paymux.providers.alikassa.sandbox.answers import (
     Answer,
     invalid,
+    looked_up,
     nine,
     order_id_as_text,
     plain,
@@ -207,11 +208,8 @@ class PayoutDesk:
         except marshmallow.ValidationError as error:
             return invalid(error.messages_dict)
         with self._lock:
-            if "id" in query:
-                found = self._payouts.get(int(query["id"])) if query["id"].isdigit() else None
-            else:
-                found = self._by_order.get((account, query["order_id"]))
-            if found is None or found.account != account:
+            found = looked_up(query, account, self._payouts, self._by_order)
+            if found is None:
                 return Answer(404, {"message": PAYOUT_NOT_FOUND})
             return Answer(200, found.status_body())
 
