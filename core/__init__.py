@@ -13,6 +13,7 @@ from paymux._retry import RetryPolicy
 from paymux._transport import Exchange
 from paymux.capabilities import Capabilities, Lookup, Operation
 from paymux.config import Config, InstanceConfig, load_config
+from paymux.connection import Connection, Observers, SweepPolicy
 from paymux.decisions import Action, Decision, decide
 from paymux.errors import (
     AmountOutOfRange,
@@ -56,7 +57,7 @@ from paymux.guards import (
 )
 from paymux.hookspecs import hookimpl
 from paymux.incoming import Incoming, NotificationInput
-from paymux.ledger import Entry, EntryState, SQLiteLedger
+from paymux.ledger import Entry, EntryState, Ledger, SQLiteLedger
 from paymux.models import (
     Balance,
     Customer,
@@ -71,7 +72,7 @@ from paymux.models import (
     Refund,
     RefundRequest,
 )
-from paymux.provider import Connection, Observers, Provider
+from paymux.provider import Provider
 from paymux.registry import (
     ProviderInfo,
     Registry,
@@ -113,6 +114,7 @@ __all__ = [
     "InstanceConfig",
     "InsufficientFunds",
     "InvalidResponse",
+    "Ledger",
     "LedgerError",
     "Lookup",
     "MemoryStore",
@@ -156,6 +158,7 @@ __all__ = [
     "SQLiteStore",
     "Secret",
     "SignatureError",
+    "SweepPolicy",
     "SweepReport",
     "TLSError",
     "TransportError",

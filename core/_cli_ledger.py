@@ -10,7 +10,7 @@ from typing import Any
 
 from paymux._cli_output import Subcommands, command, connect_from, print_json
 from paymux.errors import ConfigurationError, LedgerError
-from paymux.ledger import Entry, EntryState, SQLiteLedger
+from paymux.ledger import Entry, EntryState, Ledger
 from paymux.provider import Provider
 from paymux.sweeper import sweep
 
@@ -35,6 +35,12 @@ def add_ledger_commands(subcommands: Subcommands, instance: argparse.ArgumentPar
         parents=[instance],
     )
     sweeping.add_argument("--limit", type=int, default=100, metavar="N", help="entries at most")
+    sweeping.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="entries settled at once (default: the instance's sweep_concurrency setting)",
+    )
     sweeping.set_defaults(handler=_sweep)
     ops = command(
         subcommands,
@@ -62,7 +68,7 @@ def add_ledger_commands(subcommands: Subcommands, instance: argparse.ArgumentPar
 
 def _sweep(args: argparse.Namespace) -> int:
     with connect_from(args) as provider:
-        report = sweep(provider, limit=args.limit)
+        report = sweep(provider, limit=args.limit, concurrency=args.concurrency)
     if args.json:
         print_json({"looked": report.looked, "states": report.states})
     else:
@@ -122,7 +128,7 @@ def _resolve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ledger(provider: Provider) -> SQLiteLedger:
+def _ledger(provider: Provider) -> Ledger:
     if provider.connection.ledger is None:
         raise ConfigurationError(
             f"instance {provider.instance!r} keeps no ledger: set its `ledger` setting"

@@ -15,13 +15,13 @@ from paymux.ledger import BACKOFF, Entry, EntryState, new_entry
 from paymux.models import Balance, Payment, Payout, Refund
 
 if TYPE_CHECKING:
-    from paymux.ledger import SQLiteLedger
+    from paymux.ledger import Ledger
 
 T = TypeVar("T")
 
 
 def recorded(
-    ledger: SQLiteLedger | None,
+    ledger: Ledger | None,
     *,
     provider: str,
     instance: str,
@@ -95,7 +95,7 @@ def refused(entry: Entry, why: str, *, now: float | None = None) -> Entry:
     return entry.moved(EntryState.REFUSED, why, at=time.time() if now is None else now)
 
 
-def _update(ledger: SQLiteLedger, entry: Entry, change: Callable[[Entry], Entry]) -> None:
+def _update(ledger: Ledger, entry: Entry, change: Callable[[Entry], Entry]) -> None:
     try:
         ledger.update(entry.id, change)
     except LedgerError as error:

@@ -3,16 +3,18 @@ what it does."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from paymux._events import emit
 from paymux._retry import RetryPolicy
 from paymux._transport import Exchange
-from paymux.ledger import SQLiteLedger
+from paymux.ledger import Ledger
 from paymux.models import Balance, Payment, Payout, Refund
 
-__all__ = ["Connection", "Observers", "publish"]
+__all__ = ["Connection", "Observers", "SweepPolicy", "publish"]
 
 
 class Observers(Protocol):
@@ -43,6 +45,34 @@ class Unobserved:
         pass
 
 
+class SweepPolicy:
+    """How hard the sweeper may work on one instance, in one process: `concurrency` entries
+    settled at once by `paymux.sweep`, and at most `rate` settlings started per second (none:
+    no limit) by every sweep and Celery task of the process together."""
+
+    def __init__(self, *, concurrency: int = 4, rate: float | None = None) -> None:
+        if concurrency < 1 or (rate is not None and rate <= 0):
+            raise ValueError(f"concurrency must be 1 or more, rate positive: {concurrency}, {rate}")
+        self.concurrency = concurrency
+        self.rate = rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SweepPolicy(concurrency={self.concurrency}, rate={self.rate})"
+
+    def wait_turn(self) -> None:
+        """Return when the next settling may start: turns are spaced 1/`rate` seconds apart."""
+        if self.rate is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            turn = max(now, self._next)
+            self._next = turn + 1 / self.rate
+        if turn > now:
+            time.sleep(turn - now)
+
+
 @dataclass(frozen=True)
 class Connection:
     """How core reaches one instance's gateway: address, timeouts, retries.
@@ -58,8 +88,9 @@ class Connection:
     trust_env: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reconcile: bool = True
-    ledger: SQLiteLedger | None = None
+    ledger: Ledger | None = None
     """Where money-moving calls are written before they are sent (see `paymux.ledger`)."""
+    sweep: SweepPolicy = field(default_factory=SweepPolicy)
 
 
 def publish(

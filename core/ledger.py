@@ -8,8 +8,11 @@ leaves an entry, and `paymux.sweep` settles it later — an unknown outcome by r
 What cannot be settled goes to the operator queue, with a reason, for a person to resolve;
 every change is kept in the entry's history.
 
-    ledger = SQLiteLedger("/var/lib/shop/paymux-ledger.sqlite3")
     provider = paymux.connect({**settings, "ledger": "/var/lib/shop/paymux-ledger.sqlite3"})
+    provider = paymux.connect({**settings, "ledger": "postgresql://paymux@db/shop"})
+
+A path keeps it in one SQLite file (`SQLiteLedger`, for the processes of one machine); a
+`postgresql://` URL in a PostgreSQL table (`paymux.stores.PostgresLedger`, for several hosts).
 
 An entry keeps the operation's input (the `PaymentRequest`, with its idempotency key) and the
 exact bytes that were sent: to settle it, core describes the call again from the input and
@@ -30,11 +33,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any
+from typing import Any, Protocol
 
 from paymux.errors import LedgerError
 
-__all__ = ["Entry", "EntryState", "Event", "SQLiteLedger"]
+__all__ = ["Entry", "EntryState", "Event", "Ledger", "SQLiteLedger"]
 
 BACKOFF = (5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 """Seconds before each next look at an entry (the last one repeats)."""
@@ -106,7 +109,34 @@ class Entry:
         )
 
 
-class SQLiteLedger:
+class Ledger(Protocol):
+    """Where entries are kept. Any failure to read or write raises `LedgerError`."""
+
+    def open(self, entry: Entry) -> Entry:
+        """Write a new entry (before its call is sent)."""
+        ...
+
+    def update(self, entry_id: str, change: Callable[[Entry], Entry]) -> Entry:
+        """Replace an entry by `change(entry)`, atomically (no other `update` of it commits in
+        between, in any process); the new entry."""
+        ...
+
+    def get(self, entry_id: str) -> Entry: ...
+
+    def due(self, instance: str, *, now: float, limit: int = 100) -> list[Entry]:
+        """The open and pending entries of `instance` whose time has come, oldest first."""
+        ...
+
+    def entries(self, states: Sequence[EntryState] = tuple(EntryState)) -> list[Entry]:
+        """Every entry in one of `states`."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections held open (the ledger's data stays)."""
+        ...
+
+
+class SQLiteLedger(Ledger):
     """The ledger in one SQLite file, shared by the processes of one machine (WAL)."""
 
     def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
@@ -120,12 +150,15 @@ class SQLiteLedger:
                 " next_at REAL NOT NULL, document TEXT NOT NULL)"
             )
             connection.execute(
-                "CREATE INDEX IF NOT EXISTS paymux_ledger_due"
-                " ON paymux_ledger (instance, state, next_at)"
+                "CREATE INDEX IF NOT EXISTS paymux_ledger_due ON paymux_ledger (instance, next_at)"
+                f" WHERE state IN {UNSETTLED}"
             )
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({self.path!r})"
+
+    def close(self) -> None:
+        """Nothing to do: each transaction opens and closes its own connection."""
 
     # -- writing --------------------------------------------------------------------------
 
@@ -134,7 +167,7 @@ class SQLiteLedger:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO paymux_ledger VALUES (?, ?, ?, ?, ?)",
-                (entry.id, entry.instance, entry.state.value, entry.next_at, _encode(entry)),
+                (entry.id, entry.instance, entry.state.value, entry.next_at, to_document(entry)),
             )
         return entry
 
@@ -144,7 +177,7 @@ class SQLiteLedger:
             changed = change(_read(connection, entry_id))
             connection.execute(
                 "UPDATE paymux_ledger SET state = ?, next_at = ?, document = ? WHERE id = ?",
-                (changed.state.value, changed.next_at, _encode(changed), entry_id),
+                (changed.state.value, changed.next_at, to_document(changed), entry_id),
             )
         return changed
 
@@ -155,24 +188,22 @@ class SQLiteLedger:
             return _read(connection, entry_id)
 
     def due(self, instance: str, *, now: float, limit: int = 100) -> list[Entry]:
-        """The open and pending entries of `instance` whose time has come, oldest first."""
         with self._transaction() as connection:
             rows = connection.execute(
-                "SELECT document FROM paymux_ledger WHERE instance = ? AND state IN (?, ?)"
+                f"SELECT document FROM paymux_ledger WHERE instance = ? AND state IN {UNSETTLED}"  # noqa: S608
                 " AND next_at <= ? ORDER BY next_at LIMIT ?",
-                (instance, EntryState.OPEN.value, EntryState.PENDING.value, now, limit),
+                (instance, now, limit),
             ).fetchall()
-        return [_decode(document) for (document,) in rows]
+        return [from_document(document) for (document,) in rows]
 
     def entries(self, states: Sequence[EntryState] = tuple(EntryState)) -> list[Entry]:
-        """Every entry in one of `states`."""
         marks = ",".join("?" * len(states))
         with self._transaction() as connection:
             rows = connection.execute(
                 f"SELECT document FROM paymux_ledger WHERE state IN ({marks})",  # noqa: S608
                 [state.value for state in states],
             ).fetchall()
-        return [_decode(document) for (document,) in rows]
+        return [from_document(document) for (document,) in rows]
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -232,10 +263,15 @@ def _read(connection: sqlite3.Connection, entry_id: str) -> Entry:
     ).fetchone()
     if row is None:
         raise LedgerError(f"no ledger entry {entry_id!r}")
-    return _decode(row[0])
+    return from_document(row[0])
 
 
-def _encode(entry: Entry) -> str:
+UNSETTLED = f"('{EntryState.OPEN.value}', '{EntryState.PENDING.value}')"
+"""The states the sweeper looks at, as SQL (the due index covers exactly these)."""
+
+
+def to_document(entry: Entry) -> str:
+    """`entry` as the JSON text a ledger keeps."""
     document = dataclasses.asdict(entry)
     document["body"] = entry.body.hex()
     document["state"] = entry.state.value
@@ -246,7 +282,7 @@ def _encode(entry: Entry) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def _decode(text: str) -> Entry:
+def from_document(text: str) -> Entry:
     document = json.loads(text)
     document["body"] = bytes.fromhex(document["body"])
     document["state"] = EntryState(document["state"])

@@ -373,8 +373,10 @@ class Provider(abc.ABC):
         return notification
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Release pooled connections (the gateway's, and the ledger's)."""
         self._transport.close()
+        if self.connection.ledger is not None:
+            self.connection.ledger.close()
 
     def __enter__(self: P) -> P:
         return self

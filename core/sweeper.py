@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from paymux._inputs import decode
 from paymux._recording import answered, refused, unknown_again
 from paymux.errors import ConfigurationError, OutcomeUnknown, PaymuxError
-from paymux.ledger import Entry, EntryState, SQLiteLedger, next_look
+from paymux.ledger import Entry, EntryState, Ledger, next_look
 from paymux.models import Notification, Payment, Payout, Refund
 from paymux.provider import Provider
 from paymux.statuses import Authentication, NotificationKind, PaymentStatus
@@ -48,6 +50,17 @@ class SweepReport:
     def count(self, state: EntryState) -> int:
         return self.states.get(state.value, 0)
 
+    @classmethod
+    def total(cls, reports: Iterable[SweepReport]) -> SweepReport:
+        """One report adding up `reports`."""
+        summed = cls()
+        for report in reports:
+            summed.looked += report.looked
+            summed.handled += report.handled
+            for state, count in report.states.items():
+                summed.states[state] = summed.states.get(state, 0) + count
+        return summed
+
 
 def sweep(
     provider: Provider,
@@ -55,14 +68,23 @@ def sweep(
     handle: Handle | None = None,
     limit: int = 100,
     now: float | None = None,
+    concurrency: int | None = None,
 ) -> SweepReport:
-    """Settle up to `limit` due entries of `provider`'s instance; what happened to them."""
-    ledger = _ledger_of(provider)
+    """Settle up to `limit` due entries of `provider`'s instance, `concurrency` at a time (the
+    instance's `sweep_concurrency` setting unless given); what happened to them.
+
+    With a concurrency above one, `handle` is called from several threads at once.
+    """
     at = time.time() if now is None else now
-    report = SweepReport()
-    for entry in ledger.due(provider.instance, now=at, limit=limit):
-        _settle_claimed(provider, ledger, entry.id, handle, at, report)
-    return report
+    workers = provider.connection.sweep.concurrency if concurrency is None else concurrency
+    ids = due(provider, limit=limit, now=at)
+    settle_one = partial(settle, provider, handle=handle, now=at)
+    if workers <= 1 or len(ids) <= 1:
+        reports = [settle_one(entry_id) for entry_id in ids]
+    else:
+        with ThreadPoolExecutor(min(workers, len(ids)), thread_name_prefix="paymux-sweep") as pool:
+            reports = list(pool.map(settle_one, ids))
+    return SweepReport.total(reports)
 
 
 def due(provider: Provider, *, limit: int = 100, now: float | None = None) -> list[str]:
@@ -80,29 +102,12 @@ def settle(
 ) -> SweepReport:
     """Settle one entry, if it is still due: safe to call twice, or from two workers at once
     (one claims it for `CLAIM` seconds; the other finds it not due and does nothing)."""
-    report = SweepReport()
+    ledger = _ledger_of(provider)
     at = time.time() if now is None else now
-    _settle_claimed(provider, _ledger_of(provider), entry_id, handle, at, report)
-    return report
-
-
-CLAIM = 300.0
-"""Seconds an entry being settled is kept from other sweeps: longer than one settling takes;
-a worker that dies meanwhile leaves it due again after that."""
-
-
-def _settle_claimed(
-    provider: Provider,
-    ledger: SQLiteLedger,
-    entry_id: str,
-    handle: Handle | None,
-    now: float,
-    report: SweepReport,
-) -> None:
     claimed: list[Entry] = []
 
     def claim(entry: Entry) -> Entry:
-        if entry.state.is_closed or entry.state is EntryState.OPERATOR or entry.next_at > now:
+        if entry.state.is_closed or entry.state is EntryState.OPERATOR or entry.next_at > at:
             return entry  # settled, or being settled by another worker: nothing to do
         taken = dataclasses.replace(entry, next_at=time.time() + CLAIM)
         claimed.append(taken)
@@ -110,13 +115,18 @@ def _settle_claimed(
 
     ledger.update(entry_id, claim)
     if not claimed:
-        return
-    settled = _settle(provider, ledger, claimed[0], handle, now, report)
-    report.looked += 1
-    report.states[settled.state.value] = report.states.get(settled.state.value, 0) + 1
+        return SweepReport()
+    provider.connection.sweep.wait_turn()
+    settled, handled = _settle(provider, ledger, claimed[0], handle, at)
+    return SweepReport(looked=1, states={settled.state.value: 1}, handled=int(handled))
 
 
-def _ledger_of(provider: Provider) -> SQLiteLedger:
+CLAIM = 300.0
+"""Seconds an entry being settled is kept from other sweeps: longer than one settling takes;
+a worker that dies meanwhile leaves it due again after that."""
+
+
+def _ledger_of(provider: Provider) -> Ledger:
     if provider.connection.ledger is None:
         raise ConfigurationError(
             f"instance {provider.instance!r} keeps no ledger: set its `ledger` setting"
@@ -126,36 +136,38 @@ def _ledger_of(provider: Provider) -> SQLiteLedger:
 
 def _settle(
     provider: Provider,
-    ledger: SQLiteLedger,
+    ledger: Ledger,
     entry: Entry,
     handle: Handle | None,
     now: float,
-    report: SweepReport,
-) -> Entry:
+) -> tuple[Entry, bool]:
+    """Settle a claimed entry; the entry as it ends, and whether `handle` took a change."""
     if entry.attempts >= MAX_ATTEMPTS:
-        return ledger.update(
+        moved = ledger.update(
             entry.id,
             lambda found: found.moved(
                 EntryState.OPERATOR, f"still {found.state} after {found.attempts} looks", at=now
             ),
         )
+        return moved, False
     try:
         subject = _poll(provider, entry) if entry.state is EntryState.PENDING else None
         if subject is None:
             subject = _reconcile(provider, entry)
     except (_ForOperator, PaymuxError) as error:
-        return ledger.update(entry.id, _after_failure(entry, error, now))
+        return ledger.update(entry.id, _after_failure(entry, error, now)), False
     changed = isinstance(subject, (Payment, Refund, Payout)) and _changed(entry, subject)
     if handle is not None and changed:
         try:
             handle(_as_notification(provider, subject))
         except Exception as error:  # the host's write failed: tell it again next sweep
             note = f"the handler failed: {type(error).__name__}: {error}"
-            return ledger.update(
+            failed = ledger.update(
                 entry.id, lambda found: _later(found.moved(found.state, note, at=now), now)
             )
-        report.handled += 1
-    return ledger.update(entry.id, lambda found: _later(answered(found, subject, now=now), now))
+            return failed, False
+    settled = ledger.update(entry.id, lambda found: _later(answered(found, subject, now=now), now))
+    return settled, handle is not None and changed
 
 
 def _after_failure(entry: Entry, error: Exception, now: float) -> Callable[[Entry], Entry]:

@@ -1,8 +1,11 @@
-"""The ledger itself: entries kept exactly, found when due, changed atomically, never lost."""
+"""The ledger itself: entries kept exactly, found when due, changed atomically, never lost —
+in a SQLite file and in a PostgreSQL table alike."""
 
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +17,38 @@ from paymux import EntryState, SQLiteLedger
 from paymux._inputs import decode, encode
 from paymux.ledger import new_entry
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
+from support import payment_request
+
+Place = Callable[[], paymux.Ledger]
+"""Opens a ledger on one place (a file, a table): each call another ledger on the same data."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Place]:
+    opened: list[paymux.Ledger] = []
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite3"
+        opened_at: Place = lambda: SQLiteLedger(path)  # noqa: E731
+    else:
+        from paymux.stores import PostgresLedger
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        table = f"ledger_{uuid.uuid4().hex}"
+        opened_at = lambda: PostgresLedger(dsn, table=table)  # noqa: E731
+
+    def opening() -> paymux.Ledger:
+        ledger = opened_at()
+        opened.append(ledger)
+        return ledger
+
+    yield opening
+    for ledger in opened:
+        ledger.close()
+
+
+@pytest.fixture
+def ledger(place: Place) -> paymux.Ledger:
+    return place()
 
 
 def entry_for(order_id: str, *, now: float = 1000.0) -> paymux.Entry:
@@ -46,11 +81,10 @@ def test_a_request_comes_back_from_the_ledger_as_it_was_sent() -> None:
     assert decode(encode("create", original)) == original
 
 
-def test_an_entry_is_kept_exactly_with_its_bytes_and_history(tmp_path: Path) -> None:
-    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
-    written = ledger.open(entry_for("1001"))
+def test_an_entry_is_kept_exactly_with_its_bytes_and_history(place: Place) -> None:
+    written = place().open(entry_for("1001"))
 
-    read = SQLiteLedger(tmp_path / "ledger.sqlite3").get(written.id)
+    read = place().get(written.id)
 
     assert read == written
     assert read.body == b'{"order_id":"1001"}'
@@ -58,9 +92,8 @@ def test_an_entry_is_kept_exactly_with_its_bytes_and_history(tmp_path: Path) -> 
 
 
 def test_only_open_and_pending_entries_of_the_instance_whose_time_has_come_are_due(
-    tmp_path: Path,
+    ledger: paymux.Ledger,
 ) -> None:
-    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
     soon, later, done = (ledger.open(entry_for(n, now=1000.0)) for n in ("a", "b", "c"))
     ledger.update(later.id, lambda entry: entry.moved(EntryState.PENDING, "waits", at=1.0))
     ledger.update(done.id, lambda entry: entry.moved(EntryState.SETTLED, "paid", at=1.0))
@@ -72,8 +105,7 @@ def test_only_open_and_pending_entries_of_the_instance_whose_time_has_come_are_d
     assert ledger.due("other-instance", now=soon.next_at) == []
 
 
-def test_concurrent_updates_of_one_entry_are_each_applied_once(tmp_path: Path) -> None:
-    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+def test_concurrent_updates_of_one_entry_are_each_applied_once(ledger: paymux.Ledger) -> None:
     entry = ledger.open(entry_for("1001"))
 
     def look() -> None:
@@ -91,8 +123,7 @@ def test_concurrent_updates_of_one_entry_are_each_applied_once(tmp_path: Path) -
     assert len(ledger.get(entry.id).history) == 1 + 4 * 50
 
 
-def test_a_change_that_raises_writes_nothing(tmp_path: Path) -> None:
-    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+def test_a_change_that_raises_writes_nothing(ledger: paymux.Ledger) -> None:
     entry = ledger.open(entry_for("1001"))
 
     def broken(found: paymux.Entry) -> paymux.Entry:
@@ -125,6 +156,43 @@ def test_a_ledger_that_cannot_be_written_is_a_ledger_error_before_anything_is_se
     assert sandbox.requests == []
 
 
-def test_an_entry_that_is_not_there_is_a_ledger_error(tmp_path: Path) -> None:
+def test_an_entry_that_is_not_there_is_a_ledger_error(ledger: paymux.Ledger) -> None:
     with pytest.raises(paymux.LedgerError, match="no ledger entry 'nope'"):
-        SQLiteLedger(tmp_path / "ledger.sqlite3").get("nope")
+        ledger.get("nope")
+
+
+def test_due_entries_are_found_oldest_first_up_to_the_limit(ledger: paymux.Ledger) -> None:
+    for number in (3, 1, 2):
+        ledger.open(entry_for(f"order-{number}", now=1000.0 + number))
+
+    due = ledger.due("shop", now=2000.0, limit=2)
+
+    assert [entry.order_id for entry in due] == ["order-1", "order-2"]
+
+
+def test_a_postgresql_url_in_the_settings_keeps_the_ledger_in_that_database(
+    postgres_dsn: str, merchant: Merchant, sandbox: Sandbox
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from paymux.stores import PostgresLedger
+
+    part = conninfo_to_dict(postgres_dsn)
+    url = f"postgresql://{part['user']}@{part['host']}:{part['port']}/{part['dbname']}"
+    with paymux.connect({**merchant.settings, "ledger": url}) as provider:
+        created = provider.create(payment_request(order_id="pg-1001"))
+        assert isinstance(provider.connection.ledger, PostgresLedger)
+
+    with PostgresLedger(postgres_dsn) as ledger:
+        [entry] = [e for e in ledger.entries() if e.order_id == "pg-1001"]
+    assert (entry.state, entry.subject_id) == (EntryState.PENDING, created.id)
+
+
+def test_a_postgresql_ledger_never_shows_its_password() -> None:
+    from paymux.stores import PostgresLedger
+
+    with pytest.raises(paymux.LedgerError) as refused:
+        PostgresLedger("postgresql://shop:hunter2-secret@127.0.0.1:1/shop?connect_timeout=2")
+
+    assert "hunter2-secret" not in str(refused.value)
+    assert "ledger" in str(refused.value)

@@ -349,3 +349,45 @@ def test_paymux_sweep_settles_due_entries_from_the_command_line(
     assert swept.returncode == 0, swept.stderr
     assert swept.stdout.strip() == "swept 1 entries of shop: 1 settled"
     assert ledger.get(entry.id).status == "paid"
+
+
+def test_a_sweep_settles_entries_concurrently_and_hands_each_change_over_once(
+    merchant: Merchant, sandbox: Sandbox, ledger_path: Path
+) -> None:
+    settings = {**merchant.settings, "ledger": str(ledger_path), "sweep_concurrency": 8}
+    host = Host()
+    with paymux.connect(settings) as provider:
+        created = [provider.create(payment_request()) for _ in range(40)]
+        for payment in created:
+            sandbox.settle(payment.id, "paid")
+
+        report = paymux.sweep(provider, handle=host.on_notification, now=LATER)
+
+    assert provider.connection.sweep.concurrency == 8
+    assert (report.looked, report.handled, report.count(EntryState.SETTLED)) == (40, 40, 40)
+    assert sorted(host.handled) == sorted((p.id, "paid") for p in created)
+
+
+def test_the_rate_limit_spaces_the_settlings_of_an_instance(
+    merchant: Merchant, sandbox: Sandbox, ledger_path: Path
+) -> None:
+    settings = {**merchant.settings, "ledger": str(ledger_path), "sweep_rate": 20}
+    with paymux.connect(settings) as provider:
+        for _ in range(6):
+            provider.create(payment_request())
+        started = time.monotonic()
+        report = paymux.sweep(provider, now=LATER, concurrency=6)
+        took = time.monotonic() - started
+
+    assert report.looked == 6
+    assert took >= 5 / 20, "six settlings at 20 a second start over at least a quarter second"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("sweep_concurrency", 0), ("sweep_rate", 0), ("sweep_rate", -1)]
+)
+def test_sweep_settings_out_of_range_are_configuration_errors(
+    merchant: Merchant, setting: str, value: int
+) -> None:
+    with pytest.raises(paymux.ConfigurationError, match=setting):
+        paymux.connect({**merchant.settings, setting: value})

@@ -1,7 +1,8 @@
-"""Guard stores shared over the network, for shops on several hosts.
+"""Guard stores and a ledger shared over the network, for shops on several hosts.
 
-`PostgresStore` needs the `postgres` extra (psycopg), `RedisStore` the `redis` extra (redis-py).
-Each is imported on first use, so that importing this package needs neither driver.
+`PostgresStore` and `PostgresLedger` need the `postgres` extra (psycopg), `RedisStore` the
+`redis` extra (redis-py). Each is imported on first use, so that importing this package needs
+neither driver.
 """
 
 from __future__ import annotations
@@ -11,19 +12,25 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from paymux.stores.postgres import PostgresStore
+    from paymux.stores.postgres_ledger import PostgresLedger
     from paymux.stores.redis import RedisStore
 
-__all__ = ["PostgresStore", "RedisStore"]
+__all__ = ["PostgresLedger", "PostgresStore", "RedisStore"]
 
-_EXTRAS = {"PostgresStore": "postgres", "RedisStore": "redis"}
+_MODULES = {
+    "PostgresLedger": ("postgres_ledger", "postgres"),
+    "PostgresStore": ("postgres", "postgres"),
+    "RedisStore": ("redis", "redis"),
+}
+"""Each class's module and the extra that brings its driver."""
 
 
 def __getattr__(name: str) -> object:
-    if name not in _EXTRAS:
+    if name not in _MODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    extra = _EXTRAS[name]
+    module_name, extra = _MODULES[name]
     try:
-        module = import_module(f"{__name__}.{extra}")
+        module = import_module(f"{__name__}.{module_name}")
     except ModuleNotFoundError as error:
         raise ImportError(f"{name} needs {error.name}: pip install 'paymux[{extra}]'") from error
     return getattr(module, name)

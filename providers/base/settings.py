@@ -11,7 +11,15 @@ from urllib.parse import urlsplit
 import marshmallow
 from marshmallow import fields, validate
 
-from paymux import ConfigurationError, Connection, RetryPolicy, Secret, SQLiteLedger
+from paymux import (
+    ConfigurationError,
+    Connection,
+    Ledger,
+    RetryPolicy,
+    Secret,
+    SQLiteLedger,
+    SweepPolicy,
+)
 from paymux._transport import printable_ascii
 
 
@@ -76,7 +84,10 @@ class ConnectionSettings(marshmallow.Schema):
     deadline = fields.Float(validate=_POSITIVE, load_default=60.0)
     backoff = fields.Float(validate=validate.Range(min=0), load_default=0.25)
     ledger = fields.String()
-    """A SQLite file for the ledger of open operations; without it none is kept."""
+    """The ledger of open operations: a SQLite file, or a `postgresql://` URL; without it none
+    is kept."""
+    sweep_concurrency = fields.Integer(validate=validate.Range(min=1, max=256), load_default=4)
+    sweep_rate = fields.Float(validate=_POSITIVE)
 
 
 def connection_from(
@@ -85,9 +96,9 @@ def connection_from(
     """The `Connection` for settings loaded through a `ConnectionSettings` schema (a relative
     `ledger` path is taken from `base_dir`)."""
     check_base_url(values["base_url"], instance=instance, allow_http=values["allow_http"])
-    ledger = values.get("ledger")
     return Connection(
-        ledger=SQLiteLedger(resolve_path(ledger, base_dir)) if ledger else None,
+        ledger=_ledger(values.get("ledger"), base_dir),
+        sweep=SweepPolicy(concurrency=values["sweep_concurrency"], rate=values.get("sweep_rate")),
         base_url=values["base_url"],
         connect_timeout=values["connect_timeout"],
         read_timeout=values["read_timeout"],
@@ -100,6 +111,17 @@ def connection_from(
             deadline=values["deadline"],
         ),
     )
+
+
+def _ledger(where: str | None, base_dir: Path | None) -> Ledger | None:
+    """The ledger `where` names: a PostgreSQL database by URL, else a SQLite file."""
+    if not where:
+        return None
+    if where.startswith(("postgresql://", "postgres://")):
+        from paymux.stores import PostgresLedger
+
+        return PostgresLedger(where)
+    return SQLiteLedger(resolve_path(where, base_dir))
 
 
 def check_base_url(url: str, *, instance: str, allow_http: bool = False) -> None:

@@ -99,8 +99,8 @@ class Handler(LoopbackHandler):
             return
         headers = {key.lower(): value for key, value in self.headers.items()}
         answer = self.sandbox.gateway.handle("POST", self.path, headers, body)
-        if answer.stall:
-            time.sleep(answer.stall)
+        if answer.stall or self.sandbox.latency:
+            time.sleep(answer.stall + self.sandbox.latency)
         self._send(answer)
 
     def _settle(self, payment_id: int, body: bytes) -> None:

@@ -66,6 +66,8 @@ class Sandbox:
     `fault_seed` makes the draws repeatable. `max_connections` is how many connections are
     served at once (one more is answered 503), `idle_timeout` how many seconds a silent
     connection stays open.
+    `latency` is how many seconds each API answer waits before it is sent (the gateway's and
+    the network's time, for benchmarks; `sandbox.latency` may be changed while it runs).
     `omit_empty_notification_fields` leaves an empty `payment_amount`, `commission_amount` or
     `desc` out of notifications, signed as null, as the gateway may send them.
     `payout_services` are the payout methods it knows; `payout_notification_url` is where a
@@ -96,6 +98,7 @@ class Sandbox:
         fault_seed: int | None = None,
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
+        latency: float = 0.0,
         omit_empty_notification_fields: bool = False,
         payout_services: Sequence[PayoutService] = DEFAULT_PAYOUT_SERVICES,
         payout_notification_url: str | None = None,
@@ -105,6 +108,7 @@ class Sandbox:
         saved = self.state.load() if self.state is not None else None
         self._tempdir = tempfile.TemporaryDirectory(prefix="paymux-sandbox-")
         self.key_size = key_size
+        self.latency = latency
         self._accounts: dict[str, StoredAccount] = {}
         self.notification_certificate = self._notification_certificate(notification_certificate)
         notification_key = load_private_key(
@@ -351,13 +355,17 @@ class Sandbox:
         *,
         paid_amount: Decimal | str | None = None,
         details: dict[str, Any] | None = None,
+        notify: bool = True,
     ) -> Delivery | None:
         """Settle as the payment page does; returns the first notification attempt.
 
         That attempt is made before returning; if the shop does not answer 200 the repeats
-        follow in the background (see `wait_for_deliveries`).
+        follow in the background (see `wait_for_deliveries`). `notify` False loses the
+        notification, as when the gateway's delivery is down: `notify(payment)` sends it late.
         """
-        return self.gateway.settle(reference, status, paid_amount=paid_amount, details=details)
+        return self.gateway.settle(
+            reference, status, paid_amount=paid_amount, details=details, notify=notify
+        )
 
     def redirect_form(self, reference: int | str) -> dict[str, str]:
         return self.gateway.redirect_form(reference)
