@@ -6,8 +6,11 @@ module without importing anything it measures.
 Run as a script (`python benchmarks/_common.py serve --key-size 2048 --dir DIR`) it is the
 sandbox process the HTTP benchmarks talk to: it starts `paymux.providers.alikassa.sandbox
 .Sandbox` on a free loopback port, registers one merchant whose certificate folder it writes
-under DIR, prints the merchant's connect settings as one JSON line, then answers `cpu` (its own
-CPU seconds so far, one JSON line) until stdin reaches `stop` or end of file.
+under DIR, prints the merchant's connect settings as one JSON line, then answers each command
+on stdin with one JSON line until `stop` or end of file: `cpu` (its own CPU seconds so far),
+`latency SECONDS` (every API answer waits that long from now on), `pay-all` (every waiting
+payment settled as paid, without notifying: the notification is lost). Options `--latency` and
+`--max-connections` set the same at start.
 """
 
 from __future__ import annotations
@@ -252,19 +255,26 @@ class SandboxProcess:
         *,
         key_size: int = 2048,
         digest: str = "sha1",
+        latency: float = 0.0,
+        max_connections: int | None = None,
     ) -> None:
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "serve",
+            "--key-size",
+            str(key_size),
+            "--digest",
+            digest,
+            "--dir",
+            str(folder),
+        ]
+        if latency:
+            command += ["--latency", repr(latency)]
+        if max_connections is not None:
+            command += ["--max-connections", str(max_connections)]
         self._process = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "serve",
-                "--key-size",
-                str(key_size),
-                "--digest",
-                digest,
-                "--dir",
-                str(folder),
-            ],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -289,6 +299,16 @@ class SandboxProcess:
         """The sandbox process's CPU seconds so far (all its threads)."""
         self._send("cpu")
         return float(self._read()["cpu"])
+
+    def set_latency(self, seconds: float) -> None:
+        """Every API answer waits `seconds` from now on."""
+        self._send(f"latency {seconds!r}")
+        self._read()
+
+    def pay_all(self) -> int:
+        """Settle every waiting payment as paid, without notifying; how many there were."""
+        self._send("pay-all")
+        return int(self._read()["paid"])
 
     def close(self) -> None:
         if self._process.poll() is None:
@@ -336,11 +356,16 @@ def _serve(argv: Sequence[str], stdin: TextIO, stdout: TextIO) -> int:
     options.add_argument("--key-size", type=int, default=2048)
     options.add_argument("--digest", default="sha1")
     options.add_argument("--dir", type=Path, required=True)
+    options.add_argument("--latency", type=float, default=0.0)
+    options.add_argument("--max-connections", type=int, default=None)
     args = options.parse_args(argv)
 
     from paymux.providers.alikassa.sandbox import Sandbox
 
-    with Sandbox(key_size=args.key_size, digest=args.digest) as sandbox:
+    limits: JSON = {} if args.max_connections is None else {"max_connections": args.max_connections}
+    with Sandbox(
+        key_size=args.key_size, digest=args.digest, latency=args.latency, **limits
+    ) as sandbox:
         merchant = sandbox.create_merchant(args.dir / "payment")
         print(json.dumps({"settings": merchant.settings, "pid": os.getpid()}), file=stdout)
         stdout.flush()
@@ -348,6 +373,16 @@ def _serve(argv: Sequence[str], stdin: TextIO, stdout: TextIO) -> int:
             command = line.strip()
             if command == "cpu":
                 print(json.dumps({"cpu": time.process_time()}), file=stdout)
+                stdout.flush()
+            elif command.startswith("latency "):
+                sandbox.latency = float(command.split()[1])
+                print(json.dumps({"latency": sandbox.latency}), file=stdout)
+                stdout.flush()
+            elif command == "pay-all":
+                waiting = [payment for payment in sandbox.payments() if payment.status == "wait"]
+                for payment in waiting:
+                    sandbox.settle(payment.id, "paid", notify=False)
+                print(json.dumps({"paid": len(waiting)}), file=stdout)
                 stdout.flush()
             elif command == "stop":
                 break
