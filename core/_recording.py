@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from paymux._calls import Call, IdempotencyKey
 from paymux._events import emit
 from paymux._inputs import encode
+from paymux._steps import Blocking, Steps
 from paymux.errors import LedgerError, OutcomeUnknown, PaymuxError, TransportError
 from paymux.ledger import BACKOFF, Entry, EntryState, new_entry
 from paymux.models import Balance, Payment, Payout, Refund
@@ -28,36 +29,36 @@ def recorded(
     operation: str,
     input: Any,
     call: Call[T],
-    send: Callable[[], T],
-) -> T:
-    """`send()`, with its intent written before and its outcome after.
+    sending: Steps[T],
+) -> Steps[T]:
+    """`sending` (the call's steps), with its intent written before and its outcome after.
 
     The entry is written before anything is sent (a failure to write it raises, and nothing is
     sent). After the answer a failure to update it is only logged: the gateway acted, and the
     sweeper finds the entry still open and settles it.
     """
     if ledger is None:
-        return send()
+        return (yield from sending)
     mechanism = call.exactly_once
     key = mechanism if isinstance(mechanism, IdempotencyKey) else None
-    entry = ledger.open(
-        new_entry(
-            provider=provider,
-            instance=instance,
-            operation=operation,
-            input=encode(operation, input),
-            body=call.request.body,
-            order_id=mechanism.order_id if mechanism is not None else None,
-            idempotency_key=key.key if key else None,
-            key_expires_at=time.time() + key.lifetime if key else None,
-        )
+    written = new_entry(
+        provider=provider,
+        instance=instance,
+        operation=operation,
+        input=encode(operation, input),
+        body=call.request.body,
+        order_id=mechanism.order_id if mechanism is not None else None,
+        idempotency_key=key.key if key else None,
+        key_expires_at=time.time() + key.lifetime if key else None,
     )
+    entry: Entry = yield Blocking(lambda: ledger.open(written))
     try:
-        result = send()
+        result = yield from sending
     except PaymuxError as error:
-        _update(ledger, entry, _failed(error))
+        change = _failed(error)
+        yield Blocking(lambda: _update(ledger, entry, change))
         raise
-    _update(ledger, entry, lambda found: answered(found, result))
+    yield Blocking(lambda: _update(ledger, entry, lambda found: answered(found, result)))
     return result
 
 

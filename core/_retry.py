@@ -14,12 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
 
 from paymux._calls import Answer
+from paymux._steps import Blocking, Send, Sleep, Step, Steps, run
 from paymux.errors import TLSError, TransportError
-
-T = TypeVar("T")
 
 
 def retryable_status(status: int) -> bool:
@@ -69,16 +67,13 @@ class RetryPolicy:
         """Seconds left before `deadline_at` (None: unbounded)."""
         return None if deadline_at is None else deadline_at - self.clock()
 
-    def wait(
+    def next_pause(
         self, attempt: int, deadline_at: float | None, retry_after: str | float | None = None
-    ) -> bool:
-        """Pause before the next attempt; False (without sleeping) when the deadline forbids it."""
+    ) -> float | None:
+        """Seconds to wait before the next attempt; None when the deadline forbids one."""
         delay = self.pause(attempt, retry_after)
         left = self.remaining(deadline_at)
-        if left is not None and delay >= left:
-            return False
-        self.sleep(delay)
-        return True
+        return None if left is not None and delay >= left else delay
 
     def call(
         self,
@@ -86,27 +81,47 @@ class RetryPolicy:
         *,
         deadline_at: float | None = None,
     ) -> Answer:
-        """`send(attempt, seconds_left)` until an answer worth keeping; the last one otherwise.
+        """`send(attempt, seconds_left)` until an answer worth keeping (see `repeated`),
+        sleeping with `sleep` in between."""
+        deadline_at = self.deadline_at() if deadline_at is None else deadline_at
+        return run(
+            self.repeated(lambda attempt, left: Blocking(lambda: send(attempt, left)), deadline_at),
+            send=_no_send,
+            sleep=self.sleep,
+        )
+
+    def repeated(
+        self, attempt: Callable[[int, float | None], Step], deadline_at: float | None
+    ) -> Steps[Answer]:
+        """The step `attempt(number, seconds_left)` gives, until an answer worth keeping.
 
         Returns the first answer that is not 5xx/429, or the last answer when attempts or time
         run out; raises the last `TransportError` when no attempt got an answer.
         """
-        deadline_at = self.deadline_at() if deadline_at is None else deadline_at
-        attempt = 1
+        number = 1
         while True:
             try:
-                response = send(attempt, self.remaining(deadline_at))
+                response: Answer = yield attempt(number, self.remaining(deadline_at))
             except TLSError:
                 raise
             except TransportError:
-                if attempt >= self.max_attempts or not self.wait(attempt, deadline_at):
+                pause = (
+                    None if number >= self.max_attempts else self.next_pause(number, deadline_at)
+                )
+                if pause is None:
                     raise
             else:
-                if not retryable_status(response.status) or attempt >= self.max_attempts:
+                if not retryable_status(response.status) or number >= self.max_attempts:
                     return response
-                if not self.wait(attempt, deadline_at, response.retry_after):
+                pause = self.next_pause(number, deadline_at, response.retry_after)
+                if pause is None:
                     return response
-            attempt += 1
+            yield Sleep(pause)
+            number += 1
+
+
+def _no_send(step: Send) -> Answer:
+    raise AssertionError("RetryPolicy.call sends through its own function")
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

@@ -31,6 +31,7 @@ from paymux._calls import (
 )
 from paymux._events import emit, enabled
 from paymux._retry import RetryPolicy
+from paymux._steps import Moving, Send, Sleep, Steps
 from paymux._transport import Transport
 from paymux.errors import (
     DuplicateOrder,
@@ -93,11 +94,11 @@ class Runner:
 
     # -- calls that move nothing ---------------------------------------------------------
 
-    def fetch(self, call: Call[T], deadline_at: float | None = None) -> T:
+    def fetch(self, call: Call[T], deadline_at: float | None = None) -> Steps[T]:
         """A call safe to repeat: retried on failures, 5xx and 429; the result or a typed error."""
-        answer = self.policy.call(
-            lambda attempt, left: self.send(call.request, attempt, left),
-            deadline_at=self.policy.deadline_at() if deadline_at is None else deadline_at,
+        answer = yield from self.policy.repeated(
+            lambda attempt, left: Send(call.request, attempt, left),
+            self.policy.deadline_at() if deadline_at is None else deadline_at,
         )
         return self.read(call, answer)
 
@@ -113,21 +114,29 @@ class Runner:
                 request_id=answer.request_id,
             ) from None
 
-    def send(self, request: Request, attempt: int = 1, time_left: float | None = None) -> Answer:
-        """One exchange, authenticated now (a signature or a password never waits in a call).
+    def send(self, step: Send) -> Answer:
+        """One exchange over the blocking transport."""
+        answer = self.transport.send(**self.exchange(step))
+        self.logged(step.request, answer)
+        return answer
 
-        At debug level, what was sent and answered is logged too, redacted like every event.
-        """
-        answer = self.transport.send(
-            request.method,
-            f"{self.base_url}/{request.path.lstrip('/')}",
-            request.body,
-            {**request.headers, **self._authenticate(request)},
-            operation=request.operation,
-            query=request.query or None,
-            attempt=attempt,
-            time_left=time_left,
-        )
+    def exchange(self, step: Send) -> dict[str, Any]:
+        """The transport's arguments for `step`, authenticated now (a signature or a password
+        never waits in a call); the same for the blocking and the asyncio transport."""
+        request = step.request
+        return {
+            "method": request.method,
+            "url": f"{self.base_url}/{request.path.lstrip('/')}",
+            "body": request.body,
+            "headers": {**request.headers, **self._authenticate(request)},
+            "operation": request.operation,
+            "query": request.query or None,
+            "attempt": step.attempt,
+            "time_left": step.time_left,
+        }
+
+    def logged(self, request: Request, answer: Answer) -> None:
+        """At debug level, what was sent and answered, redacted like every event."""
         if enabled("debug"):
             emit(
                 "debug",
@@ -140,13 +149,12 @@ class Runner:
                 request=_shown(request.body),
                 response=_shown(answer.body),
             )
-        return answer
 
     # -- calls that move money -----------------------------------------------------------
 
     def once(
         self, call: Call[T], *, look_first: bool = False, key_expires_at: float | None = None
-    ) -> T:
+    ) -> Steps[T]:
         """Send a money-moving call so that the gateway acts on it exactly once.
 
         `look_first` (for `reconcile`) starts with the order-id lookup instead of a send, and
@@ -160,21 +168,21 @@ class Runner:
         if look_first and mechanism is None:
             raise self._unrepeatable(call, state, "it has no exactly-once mechanism")
         if look_first and isinstance(mechanism, OrderLookup):
-            found = self._look_up(call, mechanism, state)
+            found = yield from self._look_up(call, mechanism, state)
             if found is not None:
                 return found
         while True:
             state.number += 1
-            outcome = self._attempt(call, state)
+            outcome = yield from self._attempt(call, state)
             if not isinstance(outcome, _Unsettled):
                 return outcome
             if isinstance(outcome.error, TransportError):  # never sent: repeating is safe
                 state.tried.append(f"{call.request.operation} #{state.number}: not sent")
-                self._wait_or_give_up(call, state, outcome.error, outcome.retry_after)
+                yield from self._wait_or_give_up(call, state, outcome.error, outcome.retry_after)
                 continue
             if isinstance(outcome.error, DuplicateOrder) and isinstance(mechanism, OrderLookup):
                 state.tried.append(f"{call.request.operation} #{state.number}: order_id exists")
-                found = self._look_up(call, mechanism, state, refusal=outcome.error)
+                found = yield from self._look_up(call, mechanism, state, refusal=outcome.error)
                 if found is None:  # refused as a duplicate, yet not there: a lagging replica
                     raise self._gave_up(call, state, outcome.error)
                 return found
@@ -188,16 +196,17 @@ class Runner:
             if mechanism is None or not self.reconcile_outcomes:
                 raise state.unknown or self._unknown(call, outcome.error, state)
             if isinstance(mechanism, OrderLookup) and not outcome.processing:
-                found = self._look_up(call, mechanism, state)
+                found = yield from self._look_up(call, mechanism, state)
                 if found is not None:
                     return found
-            self._wait_or_give_up(call, state, outcome.error, outcome.retry_after)
+            yield from self._wait_or_give_up(call, state, outcome.error, outcome.retry_after)
 
-    def _attempt(self, call: Call[T], state: _Attempts) -> T | _Unsettled:
+    def _attempt(self, call: Call[T], state: _Attempts) -> Steps[T | _Unsettled]:
         """One send: the result, or why there is none yet (refusals but a duplicate raise)."""
         try:
             left = self.policy.remaining(state.deadline_at)
-            answer = self.send(call.request, state.number, left)
+            moving = Moving(call, state.key_expires_at)
+            answer: Answer = yield Send(call.request, state.number, left, moving)
         except TLSError:
             raise
         except TransportError as error:
@@ -235,10 +244,10 @@ class Runner:
         mechanism: OrderLookup[T],
         state: _Attempts,
         refusal: DuplicateOrder | None = None,
-    ) -> T | None:
+    ) -> Steps[T | None]:
         """What the gateway holds under the order id, checked to be this call's; None if nothing."""
         try:
-            found = self.fetch(mechanism.lookup(), state.deadline_at)
+            found = yield from self.fetch(mechanism.lookup(), state.deadline_at)
         except NotFound:
             state.tried.append("lookup: not found")
             return None
@@ -263,13 +272,17 @@ class Runner:
         state: _Attempts,
         error: PaymuxError,
         retry_after: str | float | None,
-    ) -> None:
-        if state.number >= self.policy.max_attempts or not self.policy.wait(
-            state.number, state.deadline_at, retry_after
-        ):
+    ) -> Steps[None]:
+        pause = (
+            None
+            if state.number >= self.policy.max_attempts
+            else self.policy.next_pause(state.number, state.deadline_at, retry_after)
+        )
+        if pause is None:
             if state.unknown is None and isinstance(error, TransportError):
                 raise error
             raise self._gave_up(call, state, error)
+        yield Sleep(pause)
         acted = state.unknown is not None or not isinstance(error, TransportError)
         if acted and state.key_expires_at is not None and time.time() >= state.key_expires_at:
             tried = "; ".join(state.tried)

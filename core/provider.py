@@ -27,6 +27,7 @@ from paymux._keys import keyed, new_key
 from paymux._recording import recorded
 from paymux._retry import RetryPolicy
 from paymux._runner import Runner
+from paymux._steps import Steps, run
 from paymux._transport import Transport, masked_url
 from paymux.capabilities import Capabilities, Lookup, Operation
 from paymux.connection import Connection, Observers, Unobserved, publish
@@ -209,24 +210,12 @@ class Provider(abc.ABC):
         `ProviderError`; a create that may or may not have happened raises `OutcomeUnknown`,
         which `reconcile` settles.
         """
-        request = keyed(request)
-        call = self.describe_create(request)
-        return self._published(self._once(call, "create", request), "create")
+        return self._run(self._create_steps(request))
 
     @final
     def status(self, *, payment_id: str | None = None, order_id: str | None = None) -> Payment:
         """The payment's current state, by the provider's id or the shop's order_id (one only)."""
-        if (payment_id is None) == (order_id is None):
-            raise ValidationError({"payment_id": ["Give payment_id or order_id, not both."]})
-        lookup = Lookup.PAYMENT_ID if payment_id is not None else Lookup.ORDER_ID
-        if lookup not in self.capabilities.status_by:
-            raise Unsupported(
-                f"{self.name} finds payments by {_joined(self.capabilities.status_by)} only, "
-                f"not by {lookup.value}",
-                operation="status",
-            )
-        call = self.describe_status(payment_id=payment_id, order_id=order_id)
-        return self._published(self._runner.fetch(call), "status")
+        return self._run(self._status_steps(payment_id, order_id))
 
     @overload
     def reconcile(self, unknown: str, amount: Decimal | None = None) -> Payment: ...
@@ -247,40 +236,16 @@ class Provider(abc.ABC):
         `PaymentNotFound` means the create certainly did not happen; with `amount`, a payment
         of another sum is an `OrderConflict`.
         """
-        if isinstance(unknown, str):
-            return self._payment_of_order(unknown, amount)
-        call = unknown.call
-        if not isinstance(call, Call):
-            if unknown.order_id is not None and unknown.operation == "create":
-                return self._payment_of_order(unknown.order_id, amount)
-            raise Unsupported("this error carries no call to repeat", operation="reconcile")
-        if unknown.key_expires_at is not None and time.time() >= unknown.key_expires_at:
-            raise OutcomeUnknown(
-                f"{unknown.operation}: the gateway has forgotten idempotency key "
-                f"{unknown.idempotency_key!r}; sending it again could act twice: settle it by "
-                f"hand",
-                operation=unknown.operation,
-                idempotency_key=unknown.idempotency_key,
-                key_expires_at=unknown.key_expires_at,
-            )
-        result: Payment | Refund | Payout = self._runner.once(
-            call, look_first=True, key_expires_at=unknown.key_expires_at
-        )
-        return self._published(result, "status")
+        return self._run(self._reconcile_steps(unknown, amount))
 
     @final
     def refund(self, request: RefundRequest) -> Refund:
         """Give money back from a paid payment, exactly once (see `create` for the errors)."""
-        self._require(Operation.REFUND)
-        request = keyed(request)
-        return self._published(
-            self._once(self.describe_refund(request), "refund", request), "refund"
-        )
+        return self._run(self._refund_steps(request))
 
     @final
     def refund_status(self, refund_id: str) -> Refund:
-        self._require(Operation.REFUND_STATUS)
-        return self._published(self._runner.fetch(self.describe_refund_status(refund_id)), "status")
+        return self._run(self._refund_status_steps(refund_id))
 
     @final
     def capture(
@@ -293,44 +258,26 @@ class Provider(abc.ABC):
     ) -> Payment:
         """Take the held money of an AUTHORIZED payment, exactly once: all of it, or `amount`
         (in `currency`, the payment's) when less is to be taken."""
-        self._require(Operation.CAPTURE)
-        key = idempotency_key or new_key()
-        call = self.describe_capture(payment_id, amount, currency, key)
-        arguments = {"payment_id": payment_id, "amount": amount, "currency": currency, "key": key}
-        return self._published(self._once(call, "capture", arguments), "capture")
+        return self._run(self._capture_steps(payment_id, amount, currency, idempotency_key))
 
     @final
     def cancel(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
         """Release the held money of an AUTHORIZED (or a still PENDING) payment, exactly once."""
-        self._require(Operation.CANCEL)
-        key = idempotency_key or new_key()
-        call = self.describe_cancel(payment_id, key)
-        return self._published(
-            self._once(call, "cancel", {"payment_id": payment_id, "key": key}), "cancel"
-        )
+        return self._run(self._cancel_steps(payment_id, idempotency_key))
 
     @final
     def payout(self, request: PayoutRequest) -> Payout:
         """Send money out, exactly once (see `create` for the errors)."""
-        self._require(Operation.PAYOUT)
-        request = keyed(request)
-        return self._published(
-            self._once(self.describe_payout(request), "payout", request), "payout"
-        )
+        return self._run(self._payout_steps(request))
 
     @final
     def payout_status(self, *, payout_id: str | None = None, order_id: str | None = None) -> Payout:
-        self._require(Operation.PAYOUT_STATUS)
-        if (payout_id is None) == (order_id is None):
-            raise ValidationError({"payout_id": ["Give payout_id or order_id, not both."]})
-        call = self.describe_payout_status(payout_id=payout_id, order_id=order_id)
-        return self._published(self._runner.fetch(call), "status")
+        return self._run(self._payout_status_steps(payout_id, order_id))
 
     @final
     def balance(self) -> Balance:
         """What the account holds now."""
-        self._require(Operation.BALANCE)
-        return self._stamped(self._runner.fetch(self.describe_balance()))
+        return self._run(self._balance_steps())
 
     @final
     def parse_notification(self, data: Incoming | NotificationInput) -> Notification:
@@ -340,6 +287,101 @@ class Provider(abc.ABC):
         read, a signature before anything is parsed, and a re-fetched subject replaces what the
         notification claimed (a claim the API does not confirm is refused).
         """
+        return self._run(self._notification_steps(data))
+
+    # -- the operations as steps: run here, blocking, and by `paymux.AsyncProvider` ----------
+
+    def _create_steps(self, request: PaymentRequest) -> Steps[Payment]:
+        request = keyed(request)
+        call = self.describe_create(request)
+        return self._published((yield from self._once(call, "create", request)), "create")
+
+    def _status_steps(self, payment_id: str | None, order_id: str | None) -> Steps[Payment]:
+        if (payment_id is None) == (order_id is None):
+            raise ValidationError({"payment_id": ["Give payment_id or order_id, not both."]})
+        lookup = Lookup.PAYMENT_ID if payment_id is not None else Lookup.ORDER_ID
+        if lookup not in self.capabilities.status_by:
+            raise Unsupported(
+                f"{self.name} finds payments by {_joined(self.capabilities.status_by)} only, "
+                f"not by {lookup.value}",
+                operation="status",
+            )
+        call = self.describe_status(payment_id=payment_id, order_id=order_id)
+        return self._published((yield from self._runner.fetch(call)), "status")
+
+    def _reconcile_steps(
+        self, unknown: OutcomeUnknown | str, amount: Decimal | None
+    ) -> Steps[Payment | Refund | Payout]:
+        if isinstance(unknown, str):
+            return (yield from self._payment_of_order(unknown, amount))
+        call = unknown.call
+        if not isinstance(call, Call):
+            if unknown.order_id is not None and unknown.operation == "create":
+                return (yield from self._payment_of_order(unknown.order_id, amount))
+            raise Unsupported("this error carries no call to repeat", operation="reconcile")
+        if unknown.key_expires_at is not None and time.time() >= unknown.key_expires_at:
+            raise OutcomeUnknown(
+                f"{unknown.operation}: the gateway has forgotten idempotency key "
+                f"{unknown.idempotency_key!r}; sending it again could act twice: settle it by "
+                f"hand",
+                operation=unknown.operation,
+                idempotency_key=unknown.idempotency_key,
+                key_expires_at=unknown.key_expires_at,
+            )
+        result: Payment | Refund | Payout = yield from self._runner.once(
+            call, look_first=True, key_expires_at=unknown.key_expires_at
+        )
+        return self._published(result, "status")
+
+    def _refund_steps(self, request: RefundRequest) -> Steps[Refund]:
+        self._require(Operation.REFUND)
+        request = keyed(request)
+        refunded = yield from self._once(self.describe_refund(request), "refund", request)
+        return self._published(refunded, "refund")
+
+    def _refund_status_steps(self, refund_id: str) -> Steps[Refund]:
+        self._require(Operation.REFUND_STATUS)
+        call = self.describe_refund_status(refund_id)
+        return self._published((yield from self._runner.fetch(call)), "status")
+
+    def _capture_steps(
+        self,
+        payment_id: str,
+        amount: Decimal | None,
+        currency: str | None,
+        idempotency_key: str | None,
+    ) -> Steps[Payment]:
+        self._require(Operation.CAPTURE)
+        key = idempotency_key or new_key()
+        call = self.describe_capture(payment_id, amount, currency, key)
+        arguments = {"payment_id": payment_id, "amount": amount, "currency": currency, "key": key}
+        return self._published((yield from self._once(call, "capture", arguments)), "capture")
+
+    def _cancel_steps(self, payment_id: str, idempotency_key: str | None) -> Steps[Payment]:
+        self._require(Operation.CANCEL)
+        key = idempotency_key or new_key()
+        call = self.describe_cancel(payment_id, key)
+        arguments = {"payment_id": payment_id, "key": key}
+        return self._published((yield from self._once(call, "cancel", arguments)), "cancel")
+
+    def _payout_steps(self, request: PayoutRequest) -> Steps[Payout]:
+        self._require(Operation.PAYOUT)
+        request = keyed(request)
+        paid_out = yield from self._once(self.describe_payout(request), "payout", request)
+        return self._published(paid_out, "payout")
+
+    def _payout_status_steps(self, payout_id: str | None, order_id: str | None) -> Steps[Payout]:
+        self._require(Operation.PAYOUT_STATUS)
+        if (payout_id is None) == (order_id is None):
+            raise ValidationError({"payout_id": ["Give payout_id or order_id, not both."]})
+        call = self.describe_payout_status(payout_id=payout_id, order_id=order_id)
+        return self._published((yield from self._runner.fetch(call)), "status")
+
+    def _balance_steps(self) -> Steps[Balance]:
+        self._require(Operation.BALANCE)
+        return self._stamped((yield from self._runner.fetch(self.describe_balance())))
+
+    def _notification_steps(self, data: Incoming | NotificationInput) -> Steps[Notification]:
         incoming = Incoming.of(data)
         methods = self.capabilities.notifications
         if Authentication.SENDER in methods:
@@ -347,7 +389,7 @@ class Provider(abc.ABC):
         notification = self.read_notification(incoming)
         if Authentication.REFETCH in methods:
             try:
-                fetched: Subject | NotFound = self._runner.fetch(
+                fetched: Subject | NotFound = yield from self._runner.fetch(
                     self.describe_refetch(notification)
                 )
             except NotFound as unknown:
@@ -397,7 +439,11 @@ class Provider(abc.ABC):
 
     # -- internals --------------------------------------------------------------------------
 
-    def _once(self, call: Call[T], operation: str, input: object) -> T:
+    def _run(self, steps: Steps[T]) -> T:
+        """An operation's steps performed here, blocking."""
+        return run(steps, send=self._runner.send, sleep=self._runner.policy.sleep)
+
+    def _once(self, call: Call[T], operation: str, input: object) -> Steps[T]:
         """`call` sent exactly once, written into the instance's ledger around it if it has one."""
         return recorded(
             self.connection.ledger,
@@ -406,7 +452,7 @@ class Provider(abc.ABC):
             operation=operation,
             input=input,
             call=call,
-            send=lambda: self._runner.once(call),
+            sending=self._runner.once(call),
         )
 
     def _require(self, operation: Operation) -> None:
@@ -416,8 +462,8 @@ class Provider(abc.ABC):
     def _unsupported(self, operation: Operation) -> Unsupported:
         return Unsupported(f"{self.name} does not offer {operation.value}", operation=operation)
 
-    def _payment_of_order(self, order_id: str, amount: Decimal | None) -> Payment:
-        payment = self.status(order_id=order_id)
+    def _payment_of_order(self, order_id: str, amount: Decimal | None) -> Steps[Payment]:
+        payment = yield from self._status_steps(None, order_id)
         if amount is not None and payment.amount is None:
             raise InvalidResponse(
                 f"reconcile: the payment under order_id {order_id!r} shows no amount to "
