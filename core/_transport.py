@@ -3,6 +3,9 @@
 The transport tells apart failures where the request certainly never left (connect refused,
 connect timeout, TLS handshake) from those where it may have been acted on (read timeout,
 connection dropped mid-exchange): only the provider knows which of those is safe to repeat.
+`BaseTransport`, `Sending` and `Body` hold what `paymux._async_transport.AsyncTransport`, the
+asyncio twin, shares with it: the header check, the report of each exchange, the wording of
+each failure.
 
 Two bounds hold whatever the server does: an exchange given `time_left` ends by then on the
 wall clock (a server trickling its answer byte by byte cannot stretch it, because every read
@@ -20,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -40,6 +43,15 @@ CHUNK_BYTES = 64 * 1024
 _exchange = threading.local()
 """`deadline`: the `time.monotonic()` reading by which this thread's current exchange ends."""
 
+_Value = TypeVar("_Value", str, str | bytes)
+
+# How each transport words a failed exchange, whichever HTTP library it runs on.
+READ_TIMEOUT = "no whole answer within the read timeout or the deadline"
+CONNECT_TIMEOUT = "could not connect within the connect timeout"
+NOT_CONNECTED = "could not connect"
+CONNECTION_LOST = "connection lost before the answer arrived"
+TLS_FAILED = "TLS verification failed"
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -58,12 +70,8 @@ class Exchange:
     """1 for the first try of a call, 2 for its first repeat, and so on."""
 
 
-class Transport:
-    """Sends requests for one provider instance over one pooled, thread-safe session.
-
-    `trust_env=False` (the default) ignores the ambient environment: proxy variables,
-    `~/.netrc` credentials and CA-bundle variables never reach a payment gateway unasked.
-    """
+class BaseTransport:
+    """What both transports share: their settings, and how one send begins and is reported."""
 
     def __init__(
         self,
@@ -80,6 +88,132 @@ class Transport:
         self.timeout = (connect_timeout, read_timeout)
         self.max_response_bytes = max_response_bytes
         self._on_exchange = on_exchange
+        self._open(user_agent=user_agent, trust_env=trust_env)
+
+    def _open(self, *, user_agent: str, trust_env: bool) -> None:
+        """Make the transport's pooled client."""
+        raise NotImplementedError
+
+    def _begin(self, method: str, url: str, *, operation: str, attempt: int) -> Sending:
+        return Sending(self, method=method, url=url, operation=operation, attempt=attempt)
+
+    def _timeout(self, time_left: float | None) -> tuple[float, float]:
+        """(connect, read) timeouts, neither longer than `time_left`."""
+        connect, read = self.timeout
+        if time_left is None:
+            return self.timeout
+        return (min(connect, max(time_left, 0.001)), min(read, max(time_left, 0.001)))
+
+    def _report(self, exchange: Exchange) -> None:
+        emit(
+            "debug",
+            "paymux.http",
+            provider=exchange.provider,
+            operation=exchange.operation,
+            url=exchange.url,
+            http_status=exchange.http_status,
+            duration_ms=round(exchange.duration * 1000, 3),
+            request_id=exchange.request_id,
+            outcome=exchange.outcome,
+            attempt=exchange.attempt,
+        )
+        if self._on_exchange is not None:
+            self._on_exchange(exchange)
+
+
+class Sending:
+    """One send's bookkeeping, the same in both transports: its request id, its outcome, the
+    errors that end it, and the report made of it however it ends."""
+
+    def __init__(
+        self, transport: BaseTransport, *, method: str, url: str, operation: str, attempt: int
+    ) -> None:
+        self.request_id = str(uuid.uuid4())
+        self.status: int | None = None
+        self.outcome = "answered"
+        """One of "answered", "not_sent" (certainly never left), "interrupted" (may have left)."""
+        self._transport = transport
+        self._method = method
+        self._url = url
+        self._operation = operation
+        self._attempt = attempt
+        self._started = time.perf_counter()
+
+    def headers(
+        self, defaults: Mapping[str, _Value], headers: Mapping[str, str]
+    ) -> dict[str, _Value | str]:
+        """`defaults`, then `headers`, then this send's `X-Request-Id`, each value checked:
+        `ValidationError` before anything is sent if one would break the request."""
+        merged: dict[str, _Value | str] = {**defaults, **headers, "X-Request-Id": self.request_id}
+        _check_header_values(merged)
+        return merged
+
+    def body(self) -> Body:
+        """Where the answer's decoded body collects, up to the transport's cap."""
+        return Body(self, limit=self._transport.max_response_bytes)
+
+    def failed(self, description: str, *, sent: bool) -> TransportError:
+        """The error that ends this send: `sent` is whether the request may have left."""
+        self.outcome = "interrupted" if sent else "not_sent"
+        where = "" if sent else f": nothing answers at {_origin(self._url)}"
+        message = f"{self._operation}: {description}{where}"
+        return TransportError(message, request_sent=sent, request_id=self.request_id)
+
+    def tls_failed(self) -> TLSError:
+        self.outcome = "not_sent"
+        return TLSError(f"{self._operation}: {TLS_FAILED}", request_id=self.request_id)
+
+    def too_large(self) -> InvalidResponse:
+        return InvalidResponse(
+            f"{self._operation}: the answer is larger than "
+            f"{self._transport.max_response_bytes} bytes",
+            http_status=self.status,
+            request_id=self.request_id,
+        )
+
+    def report(self) -> None:
+        """The `paymux.http` event and the observers' `Exchange`, url masked, no body."""
+        self._transport._report(
+            Exchange(
+                provider=self._transport.provider,
+                operation=self._operation,
+                method=self._method,
+                url=masked_url(self._url),
+                request_id=self.request_id,
+                http_status=self.status,
+                duration=time.perf_counter() - self._started,
+                outcome=self.outcome,
+                attempt=self._attempt,
+            )
+        )
+
+
+class Body:
+    """An answer's decoded body as it arrives, refused as soon as it passes the cap: a huge
+    answer is abandoned after at most one chunk too many, never read to its end."""
+
+    def __init__(self, sending: Sending, *, limit: int) -> None:
+        self._sending = sending
+        self._limit = limit
+        self._data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self._data += chunk
+        if len(self._data) > self._limit:
+            raise self._sending.too_large()
+
+    def value(self) -> bytes:
+        return bytes(self._data)
+
+
+class Transport(BaseTransport):
+    """Sends requests for one provider instance over one pooled, thread-safe session.
+
+    `trust_env=False` (the default) ignores the ambient environment: proxy variables,
+    `~/.netrc` credentials and CA-bundle variables never reach a payment gateway unasked.
+    """
+
+    def _open(self, *, user_agent: str, trust_env: bool) -> None:
         self._session = requests.Session()
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
         self._session.mount("https://", adapter)
@@ -106,12 +240,8 @@ class Transport:
         An answer past `max_response_bytes` raises `InvalidResponse`. A header value that is
         not printable ASCII raises `ValidationError` before anything is sent.
         """
-        request_id = str(uuid.uuid4())
-        all_headers = {**self._session.headers, **headers, "X-Request-Id": request_id}
-        _check_header_values(all_headers)
-        started = time.perf_counter()
-        status: int | None = None
-        outcome = "answered"
+        sending = self._begin(method, url, operation=operation, attempt=attempt)
+        all_headers = sending.headers(self._session.headers, headers)
         _exchange.deadline = None if time_left is None else time.monotonic() + time_left
         try:
             with self._session.request(
@@ -124,73 +254,20 @@ class Transport:
                 allow_redirects=False,
                 stream=True,
             ) as answer:
-                status = answer.status_code
+                sending.status = answer.status_code
                 return Answer(
-                    status=status,
-                    body=self._body(answer, operation, request_id),
-                    request_id=request_id,
+                    status=answer.status_code,
+                    body=_body(answer, sending),
+                    request_id=sending.request_id,
                     headers={name.lower(): value for name, value in answer.headers.items()},
                 )
         except requests.exceptions.SSLError:
-            outcome = "not_sent"
-            raise TLSError(f"{operation}: TLS verification failed", request_id=request_id) from None
+            raise sending.tls_failed() from None
         except requests.RequestException as error:
-            sent = not _never_sent(error)
-            outcome = "interrupted" if sent else "not_sent"
-            where = "" if sent else f": nothing answers at {_origin(url)}"
-            raise TransportError(
-                f"{operation}: {_describe(error)}{where}", request_sent=sent, request_id=request_id
-            ) from None
+            raise sending.failed(_describe(error), sent=not _never_sent(error)) from None
         finally:
             _exchange.deadline = None
-            self._report(
-                Exchange(
-                    provider=self.provider,
-                    operation=operation,
-                    method=method,
-                    url=masked_url(url),
-                    request_id=request_id,
-                    http_status=status,
-                    duration=time.perf_counter() - started,
-                    outcome=outcome,
-                    attempt=attempt,
-                )
-            )
-
-    def _body(self, answer: requests.Response, operation: str, request_id: str) -> bytes:
-        """The decoded body, read in chunks and abandoned as soon as it passes the cap."""
-        body = bytearray()
-        for chunk in answer.iter_content(chunk_size=CHUNK_BYTES):
-            body += chunk
-            if len(body) > self.max_response_bytes:
-                raise InvalidResponse(
-                    f"{operation}: the answer is larger than {self.max_response_bytes} bytes",
-                    http_status=answer.status_code,
-                    request_id=request_id,
-                )
-        return bytes(body)
-
-    def _timeout(self, time_left: float | None) -> tuple[float, float]:
-        connect, read = self.timeout
-        if time_left is None:
-            return self.timeout
-        return (min(connect, max(time_left, 0.001)), min(read, max(time_left, 0.001)))
-
-    def _report(self, exchange: Exchange) -> None:
-        emit(
-            "debug",
-            "paymux.http",
-            provider=exchange.provider,
-            operation=exchange.operation,
-            url=exchange.url,
-            http_status=exchange.http_status,
-            duration_ms=round(exchange.duration * 1000, 3),
-            request_id=exchange.request_id,
-            outcome=exchange.outcome,
-            attempt=exchange.attempt,
-        )
-        if self._on_exchange is not None:
-            self._on_exchange(exchange)
+            sending.report()
 
     def close(self) -> None:
         self._session.close()
@@ -308,6 +385,14 @@ class _DeadlineAdapter(HTTPAdapter):
         return manager
 
 
+def _body(answer: requests.Response, sending: Sending) -> bytes:
+    """The decoded body, read in chunks (urllib3 inflates only as far as it is read)."""
+    body = sending.body()
+    for chunk in answer.iter_content(chunk_size=CHUNK_BYTES):
+        body.add(chunk)
+    return body.value()
+
+
 def _never_sent(error: requests.RequestException) -> bool:
     """True when the failure happened before any byte of the request could reach the server."""
     if isinstance(error, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
@@ -328,11 +413,11 @@ def _describe(error: requests.RequestException) -> str:
     if isinstance(error, requests.exceptions.ReadTimeout) or isinstance(
         _reason(error), ReadTimeoutError
     ):
-        return "no whole answer within the read timeout or the deadline"
+        return READ_TIMEOUT
     if isinstance(error, requests.exceptions.ConnectTimeout):
-        return "could not connect within the connect timeout"
+        return CONNECT_TIMEOUT
     if isinstance(error, requests.exceptions.SSLError):
-        return "TLS verification failed"
+        return TLS_FAILED
     if _never_sent(error):
-        return "could not connect"
-    return "connection lost before the answer arrived"
+        return NOT_CONNECTED
+    return CONNECTION_LOST

@@ -25,13 +25,14 @@ compare-and-swap on one key fits.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from os import PathLike
@@ -400,6 +401,20 @@ class NotificationGuard:
             raise
         if verdict.act:
             self.commit(notification)
+
+    @asynccontextmanager
+    async def admitted_async(self, notification: Notification) -> AsyncIterator[Verdict]:
+        """`admitted` for asyncio hosts: each store update runs in a thread, off the event loop
+        (and runs to its end even if the task is cancelled meanwhile)."""
+        verdict = await asyncio.to_thread(self.admit, notification)
+        try:
+            yield verdict
+        except BaseException:
+            if verdict.act:
+                await asyncio.to_thread(self.release, notification)
+            raise
+        if verdict.act:
+            await asyncio.to_thread(self.commit, notification)
 
 
 def confirm(

@@ -109,6 +109,7 @@ def test_public_api_lists_every_public_name() -> None:
     # "@py_builtins" and "@pytest_ar": pytest rewrites the asserts of a plugin's distribution.
     public = {name for name in dir(paymux) if not name.startswith(("_", "@"))}
     modules = {
+        "aio",
         "capabilities",
         "celery_tasks",
         "cli",

@@ -15,9 +15,7 @@ case.
 from __future__ import annotations
 
 import re
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from paymux.providers.alikassa import AliKassaProvider, CertificateFolder
 from paymux.providers.alikassa.sandbox import Delivery, Fault, Sandbox, button_form, read_forms
 from paymux_yookassa.emulator import Emulator
 from paymux_yookassa.emulator import Fault as EmulatorFault
-from support import payment_request, payout_notification, unique_order_id
+from support import payment_request, payout_notification, serve_uvicorn, unique_order_id
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples" / "frameworks"
@@ -210,31 +208,6 @@ def serve_wsgiref(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-@contextmanager
-def serve_uvicorn(app: Any) -> Iterator[str]:
-    """uvicorn in a thread, on a socket bound beforehand (so its port is known)."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", http="h11")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped before it started"
-            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
 
 
 def recipe(framework: str) -> tuple[App, Callable[[Any], Any]]:

@@ -41,6 +41,7 @@ __all__ = [
     "NewRequest",
     "Notified",
     "Settle",
+    "driven_async",
     "no_network",
 ]
 
@@ -141,6 +142,30 @@ def _fast(provider: Provider, **changes: Any) -> None:
     provider.retry_policy = dataclasses.replace(RetryPolicy(backoff=0.01), **changes)
 
 
+@contextmanager
+def driven_async(provider: Provider) -> Iterator[None]:
+    """While the block lasts, every operation of `provider` runs through the async executor
+    (`paymux.aio`: httpx, on an event loop in the calling thread, so that `no_network` sees
+    it): tests written against the blocking API then test the async mode unchanged."""
+    pytest.importorskip("httpx", reason="the async mode needs httpx: pip install 'paymux[async]'")
+    import asyncio
+
+    from paymux.aio import AsyncProvider
+
+    async def run_async(steps: Any) -> Any:
+        driven = AsyncProvider(provider)  # an httpx client per operation: each has its loop
+        try:
+            return await driven._run(steps)
+        finally:
+            await driven.aclose()
+
+    vars(provider)["_run"] = lambda steps: asyncio.run(run_async(steps))
+    try:
+        yield
+    finally:
+        del vars(provider)["_run"]
+
+
 class KitBase:
     """What the kit's tests share: the provider's declared vocabulary, what an author may
     override, and the helpers the tests drive the emulator with."""
@@ -173,8 +198,21 @@ class KitBase:
 
     # -- parametrization ------------------------------------------------------------------
 
+    @pytest.fixture(autouse=True)
+    def mode(self, request: pytest.FixtureRequest) -> Iterator[str]:
+        """How the test's operations run: "sync" (blocking) or "async" (see `driven_async`)."""
+        chosen: str = getattr(request, "param", "sync")
+        if chosen == "async":
+            with driven_async(request.getfixturevalue("provider")):
+                yield chosen
+        else:
+            yield chosen
+
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        """Run the per-status and per-amount tests once for each declared value."""
+        """Run each test that uses the provider in both modes, and the per-status and
+        per-amount tests once for each declared value."""
+        if "provider" in metafunc.fixturenames:
+            metafunc.parametrize("mode", ["sync", "async"], indirect=True)
         if "provider_status" in metafunc.fixturenames:
             reachable = [word for word in self.statuses if word != self.initial_status]
             metafunc.parametrize("provider_status", reachable)
