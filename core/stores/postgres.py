@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from types import TracebackType
 
 from psycopg import sql
 
 from paymux.errors import GuardStoreError
 from paymux.guards import GuardStore
+from paymux.stores._closing import Closing
 from paymux.stores._postgres import Pool
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(GuardStore):
+class PostgresStore(GuardStore, Closing):
     """A store shared by every process of every host that reaches one PostgreSQL database.
 
     `dsn` is a libpq connection string or URI; `table` (created if missing) holds `key text
@@ -48,17 +48,6 @@ class PostgresStore(GuardStore):
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._pool.shown!r}, table={self.table!r})"
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the idle connections; an `update` after this opens new ones."""

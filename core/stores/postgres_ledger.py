@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from types import TracebackType
 
 from psycopg import sql
 
 from paymux.errors import LedgerError
 from paymux.ledger import UNSETTLED, Entry, EntryState, Ledger, from_document, to_document
+from paymux.stores._closing import Closing
 from paymux.stores._postgres import Connection, Pool
 
 __all__ = ["PostgresLedger"]
 
 
-class PostgresLedger(Ledger):
+class PostgresLedger(Ledger, Closing):
     """The ledger in `table` (created if missing) of the database `dsn` names.
 
     `dsn` is a libpq connection string or a `postgresql://` URI. Connections are pooled, one per
@@ -57,17 +57,6 @@ class PostgresLedger(Ledger):
 
     def __repr__(self) -> str:
         return f"PostgresLedger({self._pool.shown!r}, table={self.table!r})"
-
-    def __enter__(self) -> PostgresLedger:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the idle connections; a call after this opens new ones."""

@@ -11,12 +11,12 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from types import TracebackType
 
 import redis
 
 from paymux.errors import ConfigurationError, GuardStoreError
 from paymux.guards import GuardStore
+from paymux.stores._closing import Closing
 
 __all__ = ["RedisStore"]
 
@@ -37,7 +37,7 @@ _JITTER = 0.001
 """Seconds: the most a lost race waits per attempt so far, so that racers fall out of step."""
 
 
-class RedisStore(GuardStore):
+class RedisStore(GuardStore, Closing):
     """A store shared by every process of every host that reaches one Redis server.
 
     `client` is a `redis://`, `rediss://` or `unix://` URL, or a `redis.Redis` of your own
@@ -70,17 +70,6 @@ class RedisStore(GuardStore):
 
     def __repr__(self) -> str:
         return f"RedisStore({self._shown!r}, prefix={self.prefix!r})"
-
-    def __enter__(self) -> RedisStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the connections of a client made from a URL; a client of your own stays open."""
