@@ -68,6 +68,8 @@ class Exchange:
     outcome: str
     attempt: int = 1
     """1 for the first try of a call, 2 for its first repeat, and so on."""
+    instance: str = ""
+    """The configured instance that made the call."""
 
 
 class BaseTransport:
@@ -77,6 +79,7 @@ class BaseTransport:
         self,
         *,
         provider: str,
+        instance: str = "",
         connect_timeout: float,
         read_timeout: float,
         user_agent: str,
@@ -85,6 +88,7 @@ class BaseTransport:
         trust_env: bool = False,
     ) -> None:
         self.provider = provider
+        self.instance = instance
         self.timeout = (connect_timeout, read_timeout)
         self.max_response_bytes = max_response_bytes
         self._on_exchange = on_exchange
@@ -109,6 +113,7 @@ class BaseTransport:
             "debug",
             "paymux.http",
             provider=exchange.provider,
+            instance=exchange.instance,
             operation=exchange.operation,
             url=exchange.url,
             http_status=exchange.http_status,
@@ -176,6 +181,7 @@ class Sending:
         self._transport._report(
             Exchange(
                 provider=self._transport.provider,
+                instance=self._transport.instance,
                 operation=self._operation,
                 method=self._method,
                 url=masked_url(self._url),

@@ -74,6 +74,7 @@ class AsyncProvider:
         connection = provider.connection
         self._transport = AsyncTransport(
             provider=provider.name,
+            instance=provider.instance,
             connect_timeout=connection.connect_timeout,
             read_timeout=connection.read_timeout,
             user_agent=connection.user_agent or f"paymux/{_version}",

@@ -6,13 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from paymux._events import emit
 from paymux._retry import RetryPolicy
 from paymux._transport import Exchange
 from paymux.ledger import Ledger
 from paymux.models import Balance, Payment, Payout, Refund
+
+if TYPE_CHECKING:
+    from paymux.sweeper import SweepReport
 
 __all__ = ["Connection", "Observers", "SweepPolicy", "publish"]
 
@@ -28,6 +31,8 @@ class Observers(Protocol):
 
     def publish_payout(self, payout: Payout, source: str) -> None: ...
 
+    def publish_sweep(self, provider: str, instance: str, report: SweepReport) -> None: ...
+
 
 class Unobserved:
     """The observers of a provider built without any."""
@@ -42,6 +47,9 @@ class Unobserved:
         pass
 
     def publish_payout(self, payout: Payout, source: str) -> None:
+        pass
+
+    def publish_sweep(self, provider: str, instance: str, report: SweepReport) -> None:
         pass
 
 

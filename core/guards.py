@@ -27,21 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import os
-import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, closing, contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from os import PathLike
 from typing import Protocol
 
 from paymux._events import emit
+from paymux._local_stores import MemoryStore, SQLiteStore
 from paymux.errors import ConfigurationError, GuardStoreError
 from paymux.models import Notification, Payment, PaymentMismatch, show_money
 from paymux.provider import Provider
+from paymux.registry import default_registry
 from paymux.statuses import (
     NotificationKind,
     PaymentStatus,
@@ -139,100 +137,10 @@ class GuardStore(Protocol):
         ...
 
 
-class MemoryStore:
-    """A store for one process (threads included): a dict behind a lock. Forgets on exit."""
+class VerdictObservers(Protocol):
+    """Who hears a guard's verdicts (a `paymux.Registry` is one)."""
 
-    def __init__(self) -> None:
-        self._values: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def update(self, key: str, change: Callable[[str | None], str | None]) -> str | None:
-        with self._lock:
-            current = self._values.get(key)
-            new = change(current)
-            if new is None:
-                self._values.pop(key, None)
-            else:
-                self._values[key] = new
-            return current
-
-
-class SQLiteStore:
-    """A store shared by the processes of one machine: one SQLite file (WAL, `BEGIN IMMEDIATE`).
-
-    Each `update` is one write transaction on its own connection, so the store is safe across
-    threads, forks and processes. `timeout` is how long (seconds) to wait for another writer;
-    a lock held longer, like any other database failure, raises `GuardStoreError`. A new file
-    is readable by its owner only (0600; SQLite gives its WAL and SHM files the same mode).
-    Not for network file systems: SQLite's locking needs a local disk.
-    """
-
-    def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
-        self.path = path
-        self.timeout = timeout
-        with self._failures_typed():
-            # Created before SQLite sees it, so it is never readable by others, not even briefly;
-            # an existing file keeps its mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            with closing(self._connect()) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute(
-                    "CREATE TABLE IF NOT EXISTS paymux_guard"
-                    " (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-                )
-
-    @contextmanager
-    def _failures_typed(self) -> Iterator[None]:
-        """Database and file failures as `GuardStoreError`: never a raw sqlite3 error."""
-        try:
-            yield
-        except (sqlite3.Error, OSError) as error:
-            raise GuardStoreError(f"guard store {os.fspath(self.path)}: {error}") from error
-
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: no implicit transactions; `update` opens its own, immediately.
-        return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-
-    def update(self, key: str, change: Callable[[str | None], str | None]) -> str | None:
-        with self._failures_typed(), closing(self._connect()) as connection:
-            # IMMEDIATE takes the write lock before reading, so two processes cannot both read
-            # the same old value and both commit a change made from it.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                row = connection.execute(
-                    "SELECT value FROM paymux_guard WHERE key = ?", (key,)
-                ).fetchone()
-                current: str | None = None if row is None else str(row[0])
-                new = change(current)
-                if new is None:
-                    connection.execute("DELETE FROM paymux_guard WHERE key = ?", (key,))
-                elif new != current:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO paymux_guard (key, value) VALUES (?, ?)",
-                        (key, new),
-                    )
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return current
-
-    def migrate_keys(self, provider: str, *, instance: str, account: str) -> int:
-        """Move `provider`'s records from keys that named neither instance nor account
-        (`<provider>:payment:42`) to keys of this `instance` and `account`; return how many moved.
-
-        For a store kept from before keys named them: run it once, for the one instance that
-        wrote those records, before that instance's first notification. A record whose new key
-        exists already is left under its old key (which nothing reads any more).
-        """
-        prefix = f"{provider}:"
-        with self._failures_typed(), closing(self._connect()) as connection:
-            moved = connection.execute(
-                "UPDATE OR IGNORE paymux_guard SET key = ? || substr(key, ?)"
-                " WHERE substr(key, 1, ?) = ? AND length(key) - length(replace(key, ':', '')) = 2",
-                (f"{prefix}{instance}:{account}:", len(prefix) + 1, len(prefix), prefix),
-            )
-            return moved.rowcount
+    def publish_verdict(self, notification: Notification, verdict: Verdict) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -314,12 +222,15 @@ class NotificationGuard:
         *,
         lease: float = 300.0,
         clock: Callable[[], float] = time.time,
+        observers: VerdictObservers | None = None,
     ) -> None:
         if not lease > 0:
             raise ConfigurationError(f"guard lease must be a positive number of seconds: {lease}")
         self.store = store
         self.lease = lease
         self.clock = clock
+        self.observers = observers
+        """Who hears each verdict; None: the plugins of `paymux.register_plugin`."""
 
     @staticmethod
     def key(notification: Notification) -> str:
@@ -336,43 +247,15 @@ class NotificationGuard:
         claim; the rest get BUSY until it calls `commit` (then DUPLICATE) or `release` (then
         the next copy is admitted). `admitted` makes both calls for you.
         """
-        subject = notification.subject
-        status, kind = subject.status, type(subject.status)
-        now = self.clock()
-
-        def claim(value: str | None) -> str | None:
-            record = _Record.decode(value, kind)
-            if not record.verdict(status, now).act:
-                return value
-            return record.claimed(status, now + self.lease).encode()
-
-        before = _Record.decode(self.store.update(self.key(notification), claim), kind)
-        verdict = before.verdict(status, now)
-        if verdict in _EVENTS:
-            level, event = _EVENTS[verdict]
-            emit(
-                level,
-                event,
-                provider=notification.provider,
-                instance=notification.instance,
-                kind=notification.kind.value,
-                payment_id=subject.id,
-                order_id=getattr(subject, "order_id", None),
-                status=status.value,
-                previous=None if before.known is None else before.known.value,
-            )
-        return verdict
+        claim, judge = self._admission(notification)
+        return judge(self.store.update(self.key(notification), claim))
 
     def commit(self, notification: Notification) -> None:
         """Turn this worker's claim into an admitted status, once the host's write succeeded.
 
         From then on the notification's repeats are DUPLICATE.
         """
-        status = notification.subject.status
-        self.store.update(
-            self.key(notification),
-            lambda value: _Record.decode(value, type(status)).committed(status).encode(),
-        )
+        self.store.update(self.key(notification), _committing(notification))
 
     def release(self, notification: Notification) -> None:
         """Drop this worker's claim after the host's write failed (then answer non-200), so the
@@ -380,11 +263,7 @@ class NotificationGuard:
 
         Call it, like `commit`, only from the worker whose `admit` returned NEW or REOPENED.
         """
-        status = notification.subject.status
-        self.store.update(
-            self.key(notification),
-            lambda value: _Record.decode(value, type(status)).released(status).encode(),
-        )
+        self.store.update(self.key(notification), _releasing(notification))
 
     @contextmanager
     def admitted(self, notification: Notification) -> Iterator[Verdict]:
@@ -402,19 +281,88 @@ class NotificationGuard:
         if verdict.act:
             self.commit(notification)
 
+    async def admit_async(self, notification: Notification) -> Verdict:
+        """`admit` for asyncio hosts."""
+        claim, judge = self._admission(notification)
+        return judge(await self._update_async(self.key(notification), claim))
+
+    async def commit_async(self, notification: Notification) -> None:
+        """`commit` for asyncio hosts; runs to its end even if the task is cancelled meanwhile
+        (a claim left behind would make the shop's write count for nothing)."""
+        await asyncio.shield(self._update_async(self.key(notification), _committing(notification)))
+
+    async def release_async(self, notification: Notification) -> None:
+        """`release` for asyncio hosts; like `commit_async`, never cut short by a cancel."""
+        await asyncio.shield(self._update_async(self.key(notification), _releasing(notification)))
+
     @asynccontextmanager
     async def admitted_async(self, notification: Notification) -> AsyncIterator[Verdict]:
-        """`admitted` for asyncio hosts: each store update runs in a thread, off the event loop
-        (and runs to its end even if the task is cancelled meanwhile)."""
-        verdict = await asyncio.to_thread(self.admit, notification)
+        """`admitted` for asyncio hosts: a networked store's own async client where it has one
+        (`update_async`), any other store's updates in a thread, off the event loop."""
+        verdict = await self.admit_async(notification)
         try:
             yield verdict
         except BaseException:
             if verdict.act:
-                await asyncio.to_thread(self.release, notification)
+                await self.release_async(notification)
             raise
         if verdict.act:
-            await asyncio.to_thread(self.commit, notification)
+            await self.commit_async(notification)
+
+    async def _update_async(
+        self, key: str, change: Callable[[str | None], str | None]
+    ) -> str | None:
+        update = getattr(self.store, "update_async", None)
+        if update is not None:
+            current: str | None = await update(key, change)
+            return current
+        return await asyncio.to_thread(self.store.update, key, change)
+
+    def _admission(
+        self, notification: Notification
+    ) -> tuple[Callable[[str | None], str | None], Callable[[str | None], Verdict]]:
+        """What `admit` swaps in the store (a claim, when the status is to act on), and how it
+        turns the value found into the verdict it reports (logged and published)."""
+        subject = notification.subject
+        status, kind = subject.status, type(subject.status)
+        now = self.clock()
+
+        def claim(value: str | None) -> str | None:
+            record = _Record.decode(value, kind)
+            if not record.verdict(status, now).act:
+                return value
+            return record.claimed(status, now + self.lease).encode()
+
+        def judge(value: str | None) -> Verdict:
+            before = _Record.decode(value, kind)
+            verdict = before.verdict(status, now)
+            if verdict in _EVENTS:
+                level, event = _EVENTS[verdict]
+                emit(
+                    level,
+                    event,
+                    provider=notification.provider,
+                    instance=notification.instance,
+                    kind=notification.kind.value,
+                    payment_id=subject.id,
+                    order_id=getattr(subject, "order_id", None),
+                    status=status.value,
+                    previous=None if before.known is None else before.known.value,
+                )
+            (self.observers or default_registry()).publish_verdict(notification, verdict)
+            return verdict
+
+        return claim, judge
+
+
+def _committing(notification: Notification) -> Callable[[str | None], str | None]:
+    status = notification.subject.status
+    return lambda value: _Record.decode(value, type(status)).committed(status).encode()
+
+
+def _releasing(notification: Notification) -> Callable[[str | None], str | None]:
+    status = notification.subject.status
+    return lambda value: _Record.decode(value, type(status)).released(status).encode()
 
 
 def confirm(

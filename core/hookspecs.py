@@ -16,8 +16,10 @@ import pluggy
 
 if TYPE_CHECKING:
     from paymux._transport import Exchange
-    from paymux.models import Payment, Payout, Refund
+    from paymux.guards import Verdict
+    from paymux.models import Notification, Payment, Payout, Refund
     from paymux.provider import Provider
+    from paymux.sweeper import SweepReport
 
 hookspec = pluggy.HookspecMarker("paymux")
 hookimpl = pluggy.HookimplMarker("paymux")
@@ -60,6 +62,18 @@ def paymux_refund_update(refund: Refund, source: str) -> None:
 @hookspec
 def paymux_payout_update(payout: Payout, source: str) -> None:
     """Observe a payout as a provider reported it ("payout", "status" or "notification")."""
+
+
+@hookspec
+def paymux_notification_verdict(notification: Notification, verdict: Verdict) -> None:
+    """Observe a `NotificationGuard`'s verdict on a verified notification (NEW, DUPLICATE,
+    BUSY, ...), once per `admit`."""
+
+
+@hookspec
+def paymux_sweep(provider: str, instance: str, report: SweepReport) -> None:
+    """Observe one finished `paymux.sweep` of an instance's ledger; `report.due` is how many
+    entries were due when it began (at most its limit)."""
 
 
 @hookspec

@@ -177,8 +177,12 @@ class _WerkzeugRequest(Protocol):
 class _DjangoRequest(Protocol):
     method: str | None
     path: str
-    META: Mapping[str, Any]
-    body: bytes
+
+    @property
+    def META(self) -> Mapping[str, Any]: ...
+
+    @property
+    def body(self) -> bytes: ...
 
     @property
     def headers(self) -> Any: ...

@@ -87,6 +87,7 @@ class Provider(abc.ABC):
         self._observers: Observers = observers or Unobserved()
         self._transport = Transport(
             provider=self.name,
+            instance=instance,
             connect_timeout=connection.connect_timeout,
             read_timeout=connection.read_timeout,
             user_agent=connection.user_agent or f"paymux/{_version}",

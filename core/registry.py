@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -21,8 +21,12 @@ from paymux import hookspecs
 from paymux._transport import Exchange
 from paymux.config import Config, InstanceConfig, load_config
 from paymux.errors import PluginLoadError, ProviderNotFound
-from paymux.models import Payment, Payout, Refund
+from paymux.models import Notification, Payment, Payout, Refund
 from paymux.provider import Provider
+
+if TYPE_CHECKING:
+    from paymux.guards import Verdict
+    from paymux.sweeper import SweepReport
 
 ENTRY_POINT_GROUP = "paymux"
 ENV_BLOCK_PLUGINS = "PAYMUX_BLOCK_PLUGINS"
@@ -101,6 +105,14 @@ class Registry:
 
     def publish_payout(self, payout: Payout, source: str) -> None:
         self.plugin_manager.hook.paymux_payout_update(payout=payout, source=source)
+
+    def publish_verdict(self, notification: Notification, verdict: Verdict) -> None:
+        self.plugin_manager.hook.paymux_notification_verdict(
+            notification=notification, verdict=verdict
+        )
+
+    def publish_sweep(self, provider: str, instance: str, report: SweepReport) -> None:
+        self.plugin_manager.hook.paymux_sweep(provider=provider, instance=instance, report=report)
 
     def connect(self, instance: InstanceConfig) -> Provider:
         """A ready provider for one configured instance, reporting to this registry's observers."""

@@ -46,6 +46,8 @@ class SweepReport:
     states: dict[str, int] = field(default_factory=dict)
     handled: int = 0
     """Changes handed to `handle`."""
+    due: int = 0
+    """Entries due when the sweep began (at most its limit): the backlog it found."""
 
     def count(self, state: EntryState) -> int:
         return self.states.get(state.value, 0)
@@ -57,6 +59,7 @@ class SweepReport:
         for report in reports:
             summed.looked += report.looked
             summed.handled += report.handled
+            summed.due += report.due
             for state, count in report.states.items():
                 summed.states[state] = summed.states.get(state, 0) + count
         return summed
@@ -84,7 +87,9 @@ def sweep(
     else:
         with ThreadPoolExecutor(min(workers, len(ids)), thread_name_prefix="paymux-sweep") as pool:
             reports = list(pool.map(settle_one, ids))
-    return SweepReport.total(reports)
+    report = dataclasses.replace(SweepReport.total(reports), due=len(ids))
+    provider._observers.publish_sweep(provider.name, provider.instance, report)
+    return report
 
 
 def due(provider: Provider, *, limit: int = 100, now: float | None = None) -> list[str]:

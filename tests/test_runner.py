@@ -814,6 +814,9 @@ class Recorder:
     def publish_payout(self, payout: paymux.Payout, source: str) -> None:
         pass
 
+    def publish_sweep(self, provider: str, instance: str, report: paymux.SweepReport) -> None:
+        pass
+
 
 def free_port() -> int:
     """A loopback port nothing listens on (bound once, then released)."""
