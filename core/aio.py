@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
@@ -45,6 +46,7 @@ from paymux.models import (
 )
 from paymux.provider import Provider
 from paymux.registry import connect
+from paymux.sweeper import Handle, SweepReport, due, settling, summed
 
 __all__ = ["AsyncProvider", "connect_async"]
 
@@ -162,6 +164,35 @@ class AsyncProvider:
 
     async def parse_notification(self, data: Incoming | NotificationInput) -> Notification:
         return await self._run(self.provider._notification_steps(data))
+
+    async def sweep(
+        self,
+        *,
+        handle: Handle | None = None,
+        limit: int = 100,
+        now: float | None = None,
+        concurrency: int | None = None,
+    ) -> SweepReport:
+        """`paymux.sweep` on the event loop: up to `limit` due entries settled, `concurrency` at
+        a time (the `sweep_concurrency` setting unless given) as tasks instead of threads, so a
+        high concurrency costs no threads. `handle` is called in a thread, off the loop."""
+        at = time.time() if now is None else now
+        workers = self.connection.sweep.concurrency if concurrency is None else concurrency
+        ids = await asyncio.to_thread(due, self.provider, limit=limit, now=at)
+        gate = asyncio.Semaphore(workers)
+
+        async def settle_one(entry_id: str) -> SweepReport:
+            async with gate:
+                return await self.settle(entry_id, handle=handle, now=at)
+
+        reports = await asyncio.gather(*(settle_one(entry_id) for entry_id in ids))
+        return summed(self.provider, reports, due=len(ids))
+
+    async def settle(
+        self, entry_id: str, *, handle: Handle | None = None, now: float | None = None
+    ) -> SweepReport:
+        """`paymux.settle` on the event loop: one entry settled, if it is still due."""
+        return await self._run(settling(self.provider, entry_id, handle=handle, now=now))
 
     def take_unsettled(self) -> list[OutcomeUnknown]:
         """The money-moving calls whose tasks were cancelled after they may have been sent

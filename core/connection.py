@@ -69,16 +69,16 @@ class SweepPolicy:
     def __repr__(self) -> str:
         return f"SweepPolicy(concurrency={self.concurrency}, rate={self.rate})"
 
-    def wait_turn(self) -> None:
-        """Return when the next settling may start: turns are spaced 1/`rate` seconds apart."""
+    def take_turn(self) -> float:
+        """Take the next turn to settle; the seconds to wait before it starts (turns are spaced
+        1/`rate` seconds apart)."""
         if self.rate is None:
-            return
+            return 0.0
         with self._lock:
             now = time.monotonic()
             turn = max(now, self._next)
             self._next = turn + 1 / self.rate
-        if turn > now:
-            time.sleep(turn - now)
+        return turn - now
 
 
 @dataclass(frozen=True)

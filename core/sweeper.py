@@ -24,6 +24,7 @@ from typing import Any
 
 from paymux._inputs import decode
 from paymux._recording import answered, refused, unknown_again
+from paymux._steps import Blocking, Sleep, Steps
 from paymux.errors import ConfigurationError, OutcomeUnknown, PaymuxError
 from paymux.ledger import Entry, EntryState, Ledger, next_look
 from paymux.models import Notification, Payment, Payout, Refund
@@ -87,9 +88,7 @@ def sweep(
     else:
         with ThreadPoolExecutor(min(workers, len(ids)), thread_name_prefix="paymux-sweep") as pool:
             reports = list(pool.map(settle_one, ids))
-    report = dataclasses.replace(SweepReport.total(reports), due=len(ids))
-    provider._observers.publish_sweep(provider.name, provider.instance, report)
-    return report
+    return summed(provider, reports, due=len(ids))
 
 
 def due(provider: Provider, *, limit: int = 100, now: float | None = None) -> list[str]:
@@ -107,6 +106,13 @@ def settle(
 ) -> SweepReport:
     """Settle one entry, if it is still due: safe to call twice, or from two workers at once
     (one claims it for `CLAIM` seconds; the other finds it not due and does nothing)."""
+    return provider._run(settling(provider, entry_id, handle=handle, now=now))
+
+
+def settling(
+    provider: Provider, entry_id: str, *, handle: Handle | None, now: float | None
+) -> Steps[SweepReport]:
+    """`settle` as steps, for the blocking and the asyncio sweeper alike."""
     ledger = _ledger_of(provider)
     at = time.time() if now is None else now
     claimed: list[Entry] = []
@@ -118,12 +124,21 @@ def settle(
         claimed.append(taken)
         return taken
 
-    ledger.update(entry_id, claim)
+    yield Blocking(partial(ledger.update, entry_id, claim))
     if not claimed:
         return SweepReport()
-    provider.connection.sweep.wait_turn()
-    settled, handled = _settle(provider, ledger, claimed[0], handle, at)
+    delay = provider.connection.sweep.take_turn()
+    if delay:
+        yield Sleep(delay)
+    settled, handled = yield from _settle(provider, ledger, claimed[0], handle, at)
     return SweepReport(looked=1, states={settled.state.value: 1}, handled=int(handled))
+
+
+def summed(provider: Provider, reports: Iterable[SweepReport], *, due: int) -> SweepReport:
+    """One sweep's report from its settlings' reports, told to the provider's observers."""
+    report = dataclasses.replace(SweepReport.total(reports), due=due)
+    provider._observers.publish_sweep(provider.name, provider.instance, report)
+    return report
 
 
 CLAIM = 300.0
@@ -145,33 +160,47 @@ def _settle(
     entry: Entry,
     handle: Handle | None,
     now: float,
-) -> tuple[Entry, bool]:
+) -> Steps[tuple[Entry, bool]]:
     """Settle a claimed entry; the entry as it ends, and whether `handle` took a change."""
     if entry.attempts >= MAX_ATTEMPTS:
-        moved = ledger.update(
-            entry.id,
-            lambda found: found.moved(
-                EntryState.OPERATOR, f"still {found.state} after {found.attempts} looks", at=now
-            ),
+        moved: Entry = yield Blocking(
+            partial(
+                ledger.update,
+                entry.id,
+                lambda found: found.moved(
+                    EntryState.OPERATOR, f"still {found.state} after {found.attempts} looks", at=now
+                ),
+            )
         )
         return moved, False
     try:
-        subject = _poll(provider, entry) if entry.state is EntryState.PENDING else None
+        subject = (yield from _poll(provider, entry)) if entry.state is EntryState.PENDING else None
         if subject is None:
-            subject = _reconcile(provider, entry)
+            subject = yield from _reconcile(provider, entry)
     except (_ForOperator, PaymuxError) as error:
-        return ledger.update(entry.id, _after_failure(entry, error, now)), False
+        failed: Entry = yield Blocking(
+            partial(ledger.update, entry.id, _after_failure(entry, error, now))
+        )
+        return failed, False
     changed = isinstance(subject, (Payment, Refund, Payout)) and _changed(entry, subject)
     if handle is not None and changed:
         try:
-            handle(_as_notification(provider, subject))
+            yield Blocking(partial(handle, _as_notification(provider, subject)))
         except Exception as error:  # the host's write failed: tell it again next sweep
             note = f"the handler failed: {type(error).__name__}: {error}"
-            failed = ledger.update(
-                entry.id, lambda found: _later(found.moved(found.state, note, at=now), now)
+            unhandled: Entry = yield Blocking(
+                partial(
+                    ledger.update,
+                    entry.id,
+                    lambda found: _later(found.moved(found.state, note, at=now), now),
+                )
             )
-            return failed, False
-    settled = ledger.update(entry.id, lambda found: _later(answered(found, subject, now=now), now))
+            return unhandled, False
+    settled: Entry = yield Blocking(
+        partial(
+            ledger.update, entry.id, lambda found: _later(answered(found, subject, now=now), now)
+        )
+    )
     return settled, handle is not None and changed
 
 
@@ -189,17 +218,17 @@ def _after_failure(entry: Entry, error: Exception, now: float) -> Callable[[Entr
     return lambda found: refused(found, f"refused: {note}", now=now)
 
 
-def _poll(provider: Provider, entry: Entry) -> Payment | Refund | Payout:
+def _poll(provider: Provider, entry: Entry) -> Steps[Payment | Refund | Payout]:
     """The subject of a PENDING entry, as its status call reports it now."""
     assert entry.subject_id is not None
     if entry.operation == "payout":
-        return provider.payout_status(payout_id=entry.subject_id)
+        return (yield from provider._payout_status_steps(entry.subject_id, None))
     if entry.operation == "refund":
-        return provider.refund_status(entry.subject_id)
-    return provider.status(payment_id=entry.subject_id)
+        return (yield from provider._refund_status_steps(entry.subject_id))
+    return (yield from provider._status_steps(entry.subject_id, None))
 
 
-def _reconcile(provider: Provider, entry: Entry) -> Any:
+def _reconcile(provider: Provider, entry: Entry) -> Steps[Any]:
     """What an OPEN entry's call made, settled as the gateway makes it exactly once."""
     call = _described_again(provider, entry)
     if call.request.body != entry.body:
@@ -215,7 +244,7 @@ def _reconcile(provider: Provider, entry: Entry) -> Any:
         call=call,
     )
     try:
-        return provider.reconcile(unknown)
+        return (yield from provider._reconcile_steps(unknown, None))
     except OutcomeUnknown as again:
         if entry.key_expires_at is not None and time.time() >= entry.key_expires_at:
             raise _ForOperator(again.message) from None

@@ -316,3 +316,57 @@ def test_an_asgi_endpoint_verifies_guards_and_acts_on_each_notification_once(
     assert refused.status_code == 400
     assert acted == [(payment.id, "paid")]
     assert verdicts == ["new", "duplicate"]
+
+
+def test_the_sweeper_on_the_event_loop_settles_what_was_left_open_and_hands_each_change_once(
+    notification_certificate: CertificateFolder, payment_key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    with Sandbox(
+        notification_certificate=notification_certificate.path, max_connections=256
+    ) as sandbox:
+        merchant = sandbox.create_merchant(tmp_path / "payment", private_key=payment_key)
+        settings = {**merchant.settings, "ledger": str(tmp_path / "ledger.sqlite3")}
+        guard = paymux.NotificationGuard(paymux.MemoryStore())
+        handled: list[tuple[str, str]] = []
+        verdicts: list[paymux.Verdict] = []
+
+        def on_notification(notification: paymux.Notification) -> None:
+            with guard.admitted(notification) as verdict:
+                verdicts.append(verdict)
+                if verdict.act:
+                    handled.append((notification.subject.id, notification.subject.status.value))
+
+        with (
+            paymux.connect(settings) as blocking,
+            paymux.connect({**settings, "reconcile": False}) as hasty,
+        ):
+            created = [blocking.create(payment_request()) for _ in range(120)]
+            for _ in range(10):  # stored at the gateway, the answer lost, nothing reconciled
+                sandbox.inject(Fault.DROP_CONNECTION, on="create")
+                with pytest.raises(paymux.OutcomeUnknown):
+                    hasty.create(payment_request())
+            outcomes = ["paid"] * 80 + ["cancel"] * 20 + [None] * 20  # the last 20 stay pending
+            for payment, outcome in zip(created, outcomes, strict=True):
+                if outcome is not None:
+                    sandbox.settle(payment.id, outcome, notify=False)
+            sandbox.latency = 0.1
+
+            async def sweep() -> paymux.SweepReport:
+                async with AsyncProvider(blocking) as provider:
+                    return await provider.sweep(
+                        handle=on_notification, limit=1000, now=1e12, concurrency=64
+                    )
+
+            report = run(sweep)
+            again = paymux.sweep(blocking, handle=on_notification, limit=1000, now=2e12)
+
+    status = {"paid": "paid", "cancel": "canceled"}
+    settled = {
+        p.id: status[outcome] for p, outcome in zip(created, outcomes, strict=True) if outcome
+    }
+    assert report.due == report.looked == 130
+    assert report.count(paymux.EntryState.SETTLED) == 100
+    assert report.count(paymux.EntryState.PENDING) == 20 + 10, "the open creates found, unpaid"
+    assert sorted(handled) == sorted(settled.items()), "each final payment handed over once"
+    assert verdicts == [paymux.Verdict.NEW] * 100
+    assert again.handled == 0, "what the async sweep settled is not handed over again"

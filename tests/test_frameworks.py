@@ -1,6 +1,7 @@
 """The web-framework recipes of docs/frameworks.md, run in the real frameworks, for two gateways.
 
-Each recipe (docs/examples/frameworks/*_app.py, around the gateway-neutral host.py) is served on
+Each recipe (docs/examples/frameworks/*_app.py: paymux's packaged endpoint mounted in the
+framework, `paymux.contrib.fastapi` async end to end; the shop's checkout in host.py) is served on
 a real loopback HTTP server — Flask by werkzeug's `make_server`, Django by `wsgiref` with
 Django's `WSGIHandler`, FastAPI by uvicorn — each in a thread, with two instances behind it: the
 AliKassa sandbox delivers its notifications as real signed GETs to `/notify/alikassa`, the
@@ -14,6 +15,7 @@ case.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -76,7 +78,9 @@ class Host:
         with self.lock:
             return self.orders.get(order_id)
 
-    def apply(self, decision: Decision) -> None:
+    def apply(self, decision: Decision, notification: paymux.Notification) -> None:
+        if decision.verdict is not None and not decision.verdict.act:
+            return  # a DUPLICATE or STALE: handled before
         self.entered.set()
         assert self.released.wait(10), "the test never resumed the shop"
         with self.lock:
@@ -103,6 +107,19 @@ class Host:
     def not_about_payments(self) -> list[Decision]:
         with self.lock:
             return [item for item in self.decisions if item.payment is None]
+
+
+@dataclass(frozen=True)
+class AsyncHost:
+    """The same host for the async FastAPI recipe: its blocking methods run in a thread."""
+
+    host: Host
+
+    async def amount_due(self, order_id: str) -> Decimal | None:
+        return await asyncio.to_thread(self.host.amount_due, order_id)
+
+    async def apply(self, decision: Decision, notification: paymux.Notification) -> None:
+        await asyncio.to_thread(self.host.apply, decision, notification)
 
 
 def _order_of(decision: Decision) -> str | None:
@@ -152,7 +169,7 @@ def shop(
 
 # -- serving each recipe on loopback ---------------------------------------------------------
 
-App = Callable[[dict[str, paymux.Provider], NotificationGuard, Host], Any]
+App = Callable[[dict[str, paymux.Provider], NotificationGuard, Any], Any]
 
 
 def require(framework: str) -> None:
@@ -249,7 +266,8 @@ def served(
     make_app, serve = recipe(framework)
     host = Host()
     store = SQLiteStore(tmp_path_factory.mktemp(framework) / "guard.sqlite3")
-    app = make_app(shop.providers(), NotificationGuard(store), host)
+    side = AsyncHost(host) if framework == "fastapi" else host
+    app = make_app(shop.providers(), NotificationGuard(store), side)
     with serve(app) as base:
         shop.emulator.webhook_url = f"{base}/notify/yookassa"  # configured in YooKassa's cabinet
         yield Endpoint(framework, base, host)

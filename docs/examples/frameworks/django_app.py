@@ -1,7 +1,9 @@
-"""Notification endpoints in Django, one per configured gateway instance.
+"""Notification endpoints in Django, one per configured gateway instance, without the app.
 
-In a Django project, add `make_view(...)` to your urls; `make_app` is a whole single-file
-site around it (settings, urls, a WSGI application) for trying it out.
+The Django app `paymux.contrib.django` (docs/django.md) brings models, an admin and views; this
+is the endpoint alone, for a project that keeps its orders its own way. Add `make_view(...)` to
+your urls; `make_app` is a whole single-file site around it (settings, urls, a WSGI
+application) for trying it out.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, clear_url_caches, path
 from django.views.decorators.csrf import csrf_exempt
 
-from host import Shop, notification_answer
 from paymux import Incoming, NotificationGuard, Provider
+from paymux.contrib import Shop, answer
 
 urlpatterns: list[URLPattern] = []
 """This module is the site's ROOT_URLCONF; `make_app` fills it."""
@@ -33,8 +35,8 @@ def make_view(
         provider = providers.get(instance)
         if provider is None:
             return HttpResponse("No such gateway", status=404, content_type="text/plain")
-        status, text = notification_answer(provider, guard, shop, Incoming.from_django(request))
-        return HttpResponse(text, status=status, content_type="text/plain")
+        reply = answer(provider, guard, shop, Incoming.from_django(request))
+        return HttpResponse(reply.text, status=reply.status, content_type="text/plain")
 
     # A gateway's POST carries no CSRF token; the provider authenticates it instead.
     return cast(Callable[..., HttpResponse], csrf_exempt(notify))

@@ -1,29 +1,30 @@
-"""Notification endpoints in FastAPI, one per configured gateway instance."""
+"""Notification endpoints in FastAPI, one per configured gateway instance, async end to end."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI
 
-from host import Shop, notification_answer
-from paymux import Incoming, NotificationGuard, Provider
+from paymux import NotificationGuard, Provider
+from paymux.aio import AsyncProvider
+from paymux.contrib import AsyncShop
+from paymux.contrib.fastapi import notification_router
 
 
-def make_app(providers: Mapping[str, Provider], guard: NotificationGuard, shop: Shop) -> FastAPI:
+def make_app(
+    providers: Mapping[str, Provider], guard: NotificationGuard, shop: AsyncShop
+) -> FastAPI:
     """A FastAPI app with `/notify/{instance}` (GET or POST, as the gateway sends)."""
-    app = FastAPI()
+    connected = {name: AsyncProvider(provider) for name, provider in providers.items()}
 
-    @app.api_route("/notify/{instance}", methods=["GET", "POST"])
-    async def notify(instance: str, request: Request) -> PlainTextResponse:
-        provider = providers.get(instance)
-        if provider is None:
-            return PlainTextResponse("No such gateway", status_code=404)
-        incoming = await Incoming.from_starlette(request)
-        # The provider, the guard's store and the shop block: run them off the event loop.
-        status, text = await run_in_threadpool(notification_answer, provider, guard, shop, incoming)
-        return PlainTextResponse(text, status_code=status)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for provider in connected.values():  # their pooled connections; `providers` stay open
+            await provider.aclose()
 
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(notification_router(connected, guard, shop))
     return app

@@ -1,44 +1,15 @@
 """A shop's payment code, the same for every gateway and every web framework.
 
-The framework recipes (`flask_app.py`, `django_app.py`, `fastapi_app.py`) only turn their
-request into a `paymux.Incoming` and `notification_answer`'s result into a response; which
-gateway stands behind `provider` is configuration.
+The notification endpoint is paymux's (`paymux.contrib`); the framework recipes
+(`flask_app.py`, `django_app.py`, `fastapi_app.py`) only mount it. Which gateway stands behind
+`provider` is configuration.
 """
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
-from typing import Protocol
 
-from paymux import (
-    Customer,
-    Decision,
-    Incoming,
-    NotificationGuard,
-    Operation,
-    Payment,
-    PaymentRequest,
-    PaymuxError,
-    Provider,
-    Refund,
-    RefundRequest,
-    SignatureError,
-    decide,
-)
-
-log = logging.getLogger(__name__)
-
-
-class Shop(Protocol):
-    """The two things the payment code needs from your shop."""
-
-    def amount_due(self, order_id: str) -> Decimal | None:
-        """The order's total; None when the shop has no such order."""
-
-    def apply(self, decision: Decision) -> None:
-        """Ship on FULFIL, capture on CAPTURE, flag HOLD, REVIEW and REJECT; raise to have the
-        gateway repeat the notification."""
+from paymux import Customer, Operation, Payment, PaymentRequest, Provider, Refund, RefundRequest
 
 
 def checkout(
@@ -65,36 +36,6 @@ def checkout(
             notification_url=notification_url,
         )
     )
-
-
-def notification_answer(
-    provider: Provider, guard: NotificationGuard, shop: Shop, incoming: Incoming
-) -> tuple[int, str]:
-    """Authenticate, de-duplicate, decide: the HTTP status and text to answer the gateway with.
-
-    400 for a forgery (never acted on); 503 while another worker handles the same notification
-    or the gateway could not be asked to confirm it, 500 when the shop failed to record it: the
-    gateway repeats both; 200 once handled, and at once for a repeat.
-    """
-    try:
-        notification = provider.parse_notification(incoming)
-    except SignatureError:
-        return 400, "Bad notification"
-    except PaymuxError:  # e.g. the re-fetch of the payment failed: nothing was decided
-        log.warning("notification not verified yet", exc_info=True)
-        return 503, "Try again"
-    try:
-        with guard.admitted(notification) as verdict:  # released again if the block raises
-            if verdict.retry:  # BUSY: another worker is handling it right now
-                return 503, "Busy"
-            if verdict.act:  # NEW or REOPENED
-                order_id = notification.order_id or ""
-                due = shop.amount_due(order_id)  # None: no such order, a REJECT
-                shop.apply(decide(notification, order_id=order_id, amount=due, verdict=verdict))
-    except Exception:
-        log.exception("notification %s not handled", notification.subject.id)
-        return 500, "Not handled"
-    return 200, "OK"
 
 
 def refund(provider: Provider, payment: Payment, amount: Decimal) -> Refund | None:
