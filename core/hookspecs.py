@@ -48,20 +48,23 @@ def paymux_exchange(exchange: Exchange) -> None:
 def paymux_payment_update(payment: Payment, source: str) -> None:
     """Observe a payment snapshot as a provider reported it.
 
-    `source` is "create", "status", "capture", "cancel" or "notification" (notifications only
-    once verified; refund and payout notifications are not payments and do not come here).
+    `source` is "create", "status", "capture", "cancel", "reconcile" (what a call left unknown
+    turned out to be) or "notification" (notifications only once verified; refund and payout
+    notifications are not payments and do not come here).
     Hosts use it to record status changes in one place.
     """
 
 
 @hookspec
 def paymux_refund_update(refund: Refund, source: str) -> None:
-    """Observe a refund as a provider reported it ("refund", "status" or "notification")."""
+    """Observe a refund as a provider reported it ("refund", "status", "reconcile" or
+    "notification")."""
 
 
 @hookspec
 def paymux_payout_update(payout: Payout, source: str) -> None:
-    """Observe a payout as a provider reported it ("payout", "status" or "notification")."""
+    """Observe a payout as a provider reported it ("payout", "status", "reconcile" or
+    "notification")."""
 
 
 @hookspec

@@ -332,7 +332,7 @@ class Provider(abc.ABC):
         result: Payment | Refund | Payout = yield from self._runner.once(
             call, look_first=True, key_expires_at=unknown.key_expires_at
         )
-        return self._published(result, "status")
+        return self._published(result, "reconcile")
 
     def _refund_steps(self, request: RefundRequest) -> Steps[Refund]:
         self._require(Operation.REFUND)

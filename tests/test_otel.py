@@ -330,6 +330,7 @@ def test_sweeps_set_the_backlog_and_count_what_they_settle(
         first = paymux.sweep(provider, now=LATER)
         assert (first.due, first.states) == (1, {"pending": 1})
         assert telemetry.value("paymux.sweep.backlog", instance="shop") == 1
+        assert telemetry.value("paymux.reconciles", kind="payment", status="pending") == 1
         assert "paymux.sweep.settled" not in telemetry.metrics()
 
         sandbox.settle(sandbox.payment(request.order_id).id, "paid", notify=False)

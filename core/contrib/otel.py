@@ -73,11 +73,10 @@ class OpenTelemetryObserver:
       gateway may have acted);
     - `paymux.repeats`: money-moving exchanges (create, refund, capture, cancel, payout) that
       repeat a call (`attempt` 2 or more), each a step of sending it exactly once: after an
-      unknown outcome, a "still processing", or a send the gateway certainly did not act on.
-      There is no count of reconciles as such, because the hooks show none: `reconcile`
-      publishes its result with source "status", no update has a "reconcile" source, and no
-      exchange is named "reconcile" (a reconcile's requests keep its call's own operation);
-      a sweep's reconciling shows in the `paymux.sweep.*` metrics;
+      unknown outcome, a "still processing", or a send the gateway certainly did not act on;
+    - `paymux.reconciles`: unknown outcomes settled (updates with source "reconcile", by
+      provider, instance, kind and the status they turned out to have), the host's and the
+      sweeper's;
     - `paymux.updates`: payment, refund and payout updates by kind, source and status;
     - `paymux.notifications`: a `NotificationGuard`'s verdicts, by provider, instance, kind and
       verdict;
@@ -110,6 +109,11 @@ class OpenTelemetryObserver:
             "paymux.repeats",
             unit="{call}",
             description="Money-moving calls sent again, to make them happen exactly once",
+        )
+        self.reconciles = meter.create_counter(
+            "paymux.reconciles",
+            unit="{call}",
+            description="Calls whose unknown outcome was settled by reconciling",
         )
         self.updates = meter.create_counter(
             "paymux.updates",
@@ -217,16 +221,15 @@ class OpenTelemetryObserver:
         span.end(end_time=end)
 
     def _update(self, kind: str, subject: Payment | Refund | Payout, source: str) -> None:
-        self.updates.add(
-            1,
-            {
-                "paymux.provider": subject.provider,
-                "paymux.instance": subject.instance or "",
-                "paymux.kind": kind,
-                "paymux.source": source,
-                "paymux.status": subject.status.value,
-            },
-        )
+        attributes: Attributes = {
+            "paymux.provider": subject.provider,
+            "paymux.instance": subject.instance or "",
+            "paymux.kind": kind,
+            "paymux.status": subject.status.value,
+        }
+        self.updates.add(1, {**attributes, "paymux.source": source})
+        if source == "reconcile":
+            self.reconciles.add(1, attributes)
 
     def _observe_backlog(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
