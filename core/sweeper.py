@@ -36,7 +36,8 @@ __all__ = ["SweepReport", "due", "settle", "sweep"]
 MAX_ATTEMPTS = 40
 """Looks at one entry before it goes to the operator queue (about ten days of backoff)."""
 
-Handle = Callable[[Notification], None]
+Handle = Callable[[Notification], object]
+"""What a sweep hands each change to (its result is not used)."""
 
 
 @dataclass

@@ -7,6 +7,6 @@ metrics. Each needs its extra (`paymux[flask]`, `paymux[fastapi]`, `paymux[djang
 `paymux[otel]`) and is imported only by the host that uses it.
 """
 
-from paymux.contrib._handling import AsyncShop, Reply, Shop, answer, answer_async
+from paymux.contrib._handling import AsyncShop, Reply, Shop, answer, answer_async, handle
 
-__all__ = ["AsyncShop", "Reply", "Shop", "answer", "answer_async"]
+__all__ = ["AsyncShop", "Reply", "Shop", "answer", "answer_async", "handle"]

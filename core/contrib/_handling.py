@@ -24,7 +24,7 @@ from paymux.provider import Provider
 if TYPE_CHECKING:
     from paymux.aio import AsyncProvider
 
-__all__ = ["AsyncShop", "Reply", "Shop", "answer", "answer_async"]
+__all__ = ["AsyncShop", "Reply", "Shop", "answer", "answer_async", "handle"]
 
 log = logging.getLogger("paymux.contrib")
 
@@ -71,14 +71,24 @@ def answer(provider: Provider, guard: NotificationGuard, shop: Shop, incoming: I
     except PaymuxError as error:
         return _refused(error)
     try:
-        with guard.admitted(notification) as verdict:  # released again if the block raises
-            if verdict.retry:
-                return _busy()
-            due = shop.amount_due(notification.order_id or "") if verdict.act else None
-            shop.apply(_decision(notification, due, verdict), notification)
+        verdict = handle(guard, shop, notification)
     except Exception:
         return _failed(notification)
-    return Reply(200, "OK", verdict)
+    return _busy() if verdict.retry else Reply(200, "OK", verdict)
+
+
+def handle(guard: NotificationGuard, shop: Shop, notification: Notification) -> Verdict:
+    """Guard, decide and apply one verified notification; its verdict. What the shop raises
+    propagates, its claim released.
+
+    Also the sweeper's `handle` (`functools.partial(handle, guard, shop)`): a change it finds
+    reaches the shop as its notification would, once, whichever comes first.
+    """
+    with guard.admitted(notification) as verdict:  # released again if the block raises
+        if not verdict.retry:
+            due = shop.amount_due(notification.order_id or "") if verdict.act else None
+            shop.apply(_decision(notification, due, verdict), notification)
+    return verdict
 
 
 async def answer_async(
