@@ -1,6 +1,6 @@
 """Notification endpoints in Django, one per configured gateway instance, without the app.
 
-The Django app `paymux.contrib.django` (docs/django.md) brings models, an admin and views; this
+The Django app `paymux.contrib.django` (see docs/django.md) brings models, an admin and views; this
 is the endpoint alone, for a project that keeps its orders its own way. Add `make_view(...)` to
 your urls; `make_app` is a whole single-file site around it (settings, urls, a WSGI
 application) for trying it out.
