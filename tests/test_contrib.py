@@ -3,13 +3,15 @@
 What they do with each notification (the four outcomes, duplicates, forgeries, failures) is
 specified in tests/test_frameworks.py, which serves them on real servers; here a genuine
 YooKassa webhook, as the emulator delivered it, is replayed through each framework's test
-client, claiming to come from YooKassa's address or from elsewhere.
+client (FastAPI: over uvicorn, its guard on each kind of store, the networked ones natively
+async), claiming to come from YooKassa's address or from elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -100,8 +102,25 @@ def test_the_flask_extension_mounts_under_a_prefix_and_trusts_the_sender_it_is_t
     assert [d.verdict for d in shop.decisions] == [Verdict.NEW, Verdict.DUPLICATE]
 
 
+@pytest.fixture(params=["memory", "redis", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[paymux.GuardStore]:
+    """The guard's store: in memory (updated in a thread) or networked (natively async)."""
+    if request.param == "memory":
+        yield paymux.MemoryStore()
+        return
+    from paymux.stores import PostgresStore, RedisStore
+
+    name = f"guard_{uuid.uuid4().hex}"
+    if request.param == "redis":
+        with RedisStore(request.getfixturevalue("redis_url"), prefix=f"{name}:") as networked:
+            yield networked
+    else:
+        with PostgresStore(request.getfixturevalue("postgres_dsn"), table=name) as networked:
+            yield networked
+
+
 def test_the_fastapi_router_mounts_under_a_prefix_and_trusts_the_sender_it_is_told(
-    yookassa: paymux.Provider, emulator: Emulator, webhooks: Webhooks
+    yookassa: paymux.Provider, emulator: Emulator, webhooks: Webhooks, store: paymux.GuardStore
 ) -> None:
     fastapi = pytest.importorskip("fastapi", reason="no FastAPI: pip install 'paymux[fastapi]'")
     from paymux.aio import AsyncProvider
@@ -120,7 +139,7 @@ def test_the_fastapi_router_mounts_under_a_prefix_and_trusts_the_sender_it_is_to
     app.include_router(
         notification_router(
             {"yoo": provider},
-            NotificationGuard(paymux.MemoryStore()),
+            NotificationGuard(store),
             AsyncRecorder(shop),
             prefix="/payments",
             sender=lambda request: request.headers.get("X-Real-IP"),
