@@ -33,6 +33,7 @@ from paymux._transport import (
     READ_TIMEOUT,
     BaseTransport,
     Sending,
+    ssl_error,
 )
 
 __all__ = ["AsyncTransport"]
@@ -120,8 +121,8 @@ class AsyncTransport(BaseTransport):
             sent = progress.sent
             raise sending.failed(READ_TIMEOUT if sent else CONNECT_TIMEOUT, sent=sent) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            if _tls_failure(error):
-                raise sending.tls_failed() from None
+            if isinstance(error, httpx.ConnectError) and ssl_error(error) is not None:
+                raise sending.tls_failed(error) from None
             sent = progress.sent and not isinstance(error, _NEVER_SENT)
             raise sending.failed(_describe(error, sent=sent), sent=sent) from None
         except zlib.error:  # a broken compressed body: `Transport` words it the same way
@@ -217,20 +218,6 @@ def _verification(trust_env: bool) -> ssl.SSLContext:
     if os.path.isdir(bundle):
         return ssl.create_default_context(capath=bundle)
     return ssl.create_default_context(cafile=bundle)
-
-
-def _tls_failure(error: BaseException) -> bool:
-    """Whether `error` is a connection that failed in TLS (verification or the handshake)."""
-    if not isinstance(error, httpx.ConnectError):
-        return False
-    seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ssl.SSLError):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def _describe(error: Exception, *, sent: bool) -> str:

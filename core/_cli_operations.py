@@ -18,6 +18,7 @@ from paymux._cli_ledger import add_ledger_commands
 from paymux._cli_money import add_money_moves
 from paymux._cli_output import (
     Subcommands,
+    amount_json,
     at,
     command,
     connect_from,
@@ -297,7 +298,12 @@ def _notification_json(notification: Notification) -> dict[str, Any]:
     about: dict[str, Any] = (
         payment_json(subject)
         if isinstance(subject, Payment)
-        else {"id": subject.id, "status": subject.status.value, "amount": subject.amount}
+        else {
+            "id": subject.id,
+            "status": subject.status.value,
+            "amount": amount_json(subject.amount),
+            "currency": subject.currency,
+        }
     )
     return {
         "verified": True,

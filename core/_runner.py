@@ -44,6 +44,7 @@ from paymux.errors import (
     TLSError,
     TransportError,
 )
+from paymux.models import show_money
 
 T = TypeVar("T")
 
@@ -306,7 +307,7 @@ class Runner:
     ) -> OutcomeUnknown:
         mechanism = call.exactly_once
         return OutcomeUnknown(
-            f"{call.request.operation}: {cause.message}; {advice}",
+            f"{_about(call.request.operation, cause.message)}; {advice}",
             operation=call.request.operation,
             order_id=mechanism.order_id if mechanism is not None else None,
             idempotency_key=mechanism.key if isinstance(mechanism, IdempotencyKey) else None,
@@ -359,6 +360,12 @@ def _maybe_answer(answer: Answer, what: str) -> PaymuxError:
     return PaymuxError(what, http_status=answer.status, request_id=answer.request_id)
 
 
+def _about(operation: str, message: str) -> str:
+    """`message` headed by its operation once: the transport's and the providers' errors name it
+    already, paymux's own reasons ("still processing") do not."""
+    return message if message.startswith(f"{operation}: ") else f"{operation}: {message}"
+
+
 def _short(error: PaymuxError) -> str:
     return error.message.split(";")[0].split(": ", 1)[-1]
 
@@ -375,15 +382,17 @@ def _checked(
     if amount is None:
         raise OutcomeUnknown(
             f"{operation}: what the gateway holds under order_id {mechanism.order_id!r} shows no "
-            f"amount to compare with {mechanism.amount}; call reconcile() with this error later",
+            f"amount to compare with {show_money(mechanism.amount)}; call reconcile() with this "
+            "error later",
             operation=operation,
             order_id=mechanism.order_id,
             call=call,
             body=dict(getattr(found, "raw", {})),
         )
-    differs = (
-        [] if amount == mechanism.amount else [f"amount {amount} instead of {mechanism.amount}"]
-    )
+    differs = []
+    if amount != mechanism.amount:
+        held = f"{show_money(amount)} {getattr(found, 'currency', None) or ''}".rstrip()
+        differs.append(f"amount {held} instead of {show_money(mechanism.amount)}")
     differs += mechanism.differences(found)
     if differs:
         raise OrderConflict(

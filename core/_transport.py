@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import io
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -30,7 +31,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from paymux._calls import Answer
 from paymux._events import emit
@@ -50,7 +56,12 @@ READ_TIMEOUT = "no whole answer within the read timeout or the deadline"
 CONNECT_TIMEOUT = "could not connect within the connect timeout"
 NOT_CONNECTED = "could not connect"
 CONNECTION_LOST = "connection lost before the answer arrived"
-TLS_FAILED = "TLS verification failed"
+
+_NOT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "UNKNOWN_PROTOCOL"}
+)
+"""OpenSSL's reasons when what answered the handshake speaks no TLS at all: a plain-HTTP
+server's answer read as a TLS record. Not a certificate problem, so not worded as one."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +175,11 @@ class Sending:
         message = f"{self._operation}: {description}{where}"
         return TransportError(message, request_sent=sent, request_id=self.request_id)
 
-    def tls_failed(self) -> TLSError:
+    def tls_failed(self, error: BaseException) -> TLSError:
+        """The error that ends a send whose TLS handshake failed, worded by what failed."""
         self.outcome = "not_sent"
-        return TLSError(f"{self._operation}: {TLS_FAILED}", request_id=self.request_id)
+        message = f"{self._operation}: {tls_failure(error, self._url)}"
+        return TLSError(message, request_id=self.request_id)
 
     def too_large(self) -> InvalidResponse:
         return InvalidResponse(
@@ -267,8 +280,8 @@ class Transport(BaseTransport):
                     request_id=sending.request_id,
                     headers={name.lower(): value for name, value in answer.headers.items()},
                 )
-        except requests.exceptions.SSLError:
-            raise sending.tls_failed() from None
+        except requests.exceptions.SSLError as error:
+            raise sending.tls_failed(error) from None
         except requests.RequestException as error:
             raise sending.failed(_describe(error), sent=not _never_sent(error)) from None
         finally:
@@ -286,6 +299,40 @@ def masked_url(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def tls_failure(error: BaseException, url: str) -> str:
+    """A failed TLS handshake with `url` in words that say which failure it is: a certificate
+    that does not verify, an address that speaks no TLS (an `https://` URL pointed at a
+    plain-HTTP server), or another handshake failure; each needs a different fix."""
+    origin = _origin(url)
+    cause = ssl_error(error)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS verification failed for {origin}: {cause.verify_message or cause.reason}"
+    reason = (cause.reason if cause is not None else None) or ""
+    said = f" ({reason.replace('_', ' ').lower()})" if reason else ""
+    if reason in _NOT_TLS:
+        return (
+            f"{origin} does not speak TLS{said}: is it a plain-HTTP server? "
+            f"Check the address's scheme and port"
+        )
+    return f"the TLS handshake with {origin} failed{said}"
+
+
+def ssl_error(error: BaseException) -> ssl.SSLError | None:
+    """The `ssl.SSLError` under the wrappers of requests, urllib3, httpx and httpcore, if any."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        around = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        todo += [each for each in (*around, *current.args) if isinstance(each, BaseException)]
+    return None
 
 
 def _origin(url: str) -> str:
@@ -362,6 +409,14 @@ class _DeadlineHTTPConnection(HTTPConnection):
 class _DeadlineHTTPSConnection(HTTPSConnection):
     response_class = _DeadlineHTTPResponse
 
+    def connect(self) -> None:
+        """Connect and shake hands; a handshake that times out sent nothing, so it is a connect
+        timeout (urllib3 would report a read timeout: "may have been acted on")."""
+        try:
+            super().connect()
+        except TimeoutError as error:  # the TCP connect's own timeout is already typed
+            raise ConnectTimeoutError(self, f"no TLS handshake with {self.host}") from error
+
 
 class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
     ConnectionCls = _DeadlineHTTPConnection
@@ -422,8 +477,6 @@ def _describe(error: requests.RequestException) -> str:
         return READ_TIMEOUT
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return CONNECT_TIMEOUT
-    if isinstance(error, requests.exceptions.SSLError):
-        return TLS_FAILED
     if _never_sent(error):
         return NOT_CONNECTED
     return CONNECTION_LOST

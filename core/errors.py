@@ -8,7 +8,7 @@
     ├── ValidationError             bad input, raised before any network call
     ├── SignatureError              a notification or redirect failed verification
     ├── TransportError              the exchange itself failed (connect, TLS, read)
-    │   └── TLSError                TLS verification failed: never retried
+    │   └── TLSError                TLS failed (certificate, or no TLS there): never retried
     ├── OutcomeUnknown              the provider may or may not have acted: `reconcile` it
     ├── Unsupported                 the provider does not offer that operation (nothing sent)
     ├── GuardStoreError             a notification guard's store could not be read or written
@@ -275,7 +275,11 @@ class InvalidResponse(ProviderError):
 
 
 class TLSError(TransportError):
-    """TLS verification or the handshake failed: nothing was sent, and repeating will not help."""
+    """TLS verification or the handshake failed: nothing was sent, and repeating will not help.
+
+    The message says which, since each has its own fix: a certificate that does not verify, or
+    an address that speaks no TLS at all (an `https://` URL at a plain-HTTP server).
+    """
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message, request_sent=False, request_id=request_id)

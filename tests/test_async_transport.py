@@ -30,6 +30,7 @@ import paymux
 from paymux._async_transport import AsyncTransport
 from paymux._calls import Answer
 from paymux._transport import POOL_SIZE, Exchange
+from paymux.providers.alikassa.sandbox import Sandbox
 from scripted_servers import (
     TRICKLED_BODY,
     TRICKLED_HEADERS,
@@ -247,8 +248,24 @@ def test_an_untrusted_certificate_is_a_tls_error_and_nothing_is_sent(
         send(server.url, settings={"on_exchange": exchanges.append})
 
     assert raised.value.request_sent is False
-    assert raised.value.message == "status: TLS verification failed"
+    assert raised.value.message.startswith(f"status: TLS verification failed for {server.url}: ")
     assert server.requests == []
+    assert exchanges[0].outcome == "not_sent"
+
+
+def test_an_https_url_at_a_plain_http_server_says_it_speaks_no_tls_not_that_verification_failed(
+    sandbox: Sandbox,
+) -> None:
+    origin = sandbox.url.replace("http://", "https://")  # the sandbox speaks plain HTTP
+    exchanges: list[Exchange] = []
+    with pytest.raises(paymux.TLSError) as raised:
+        send(f"{origin}/v1/payment/status", settings={"on_exchange": exchanges.append})
+
+    message = raised.value.message
+    assert message.startswith(f"status: {origin} does not speak TLS ("), message
+    assert message.endswith("is it a plain-HTTP server? Check the address's scheme and port")
+    assert "verification" not in message
+    assert raised.value.request_sent is False
     assert exchanges[0].outcome == "not_sent"
 
 

@@ -32,7 +32,7 @@ from paymux.providers.alikassa import (
     generate_certificate,
 )
 from paymux.providers.alikassa.sandbox import Fault, Merchant, Sandbox
-from support import Receiver, payment_request, unique_order_id
+from support import Receiver, payment_request, payout_notification, unique_order_id
 
 CUSTOMER = ("--ip", "203.0.113.7", "--user-agent", "Mozilla/5.0 (X11; Linux)")
 RUB_CARD = ("--option", "service=payment_card_rub_hpp")
@@ -331,6 +331,17 @@ def test_a_refusal_is_printed_as_its_type_and_message(shop_env: dict[str, str]) 
     assert again.stdout == ""
 
 
+def test_a_conflict_shows_both_amounts_with_the_currencys_places(shop_env: dict[str, str]) -> None:
+    order_id, _ = create_payment(shop_env)  # AliKassa holds it as 500.000000000
+
+    again = paymux(
+        "create", "--amount", "600.5", "--order-id", order_id, *RUB_CARD, *CUSTOMER, env=shop_env
+    )
+
+    assert again.returncode == 1
+    assert "amount 500.00 RUB instead of 600.50)" in again.stderr
+
+
 def test_invalid_input_is_refused_before_anything_is_sent(
     shop_env: dict[str, str], sandbox: Sandbox
 ) -> None:
@@ -490,6 +501,21 @@ def test_verify_notification_json_gives_the_payment_and_the_signed_fields(
     assert verified["payment"]["paid_amount"] == "500.00"
     assert verified["fields"]["payment_status"] == "paid"
     assert verified["fields"]["amount"] == "500.000000000"
+
+
+def test_verify_notification_json_gives_a_payouts_amount_with_the_currencys_places(
+    shop_env: dict[str, str], merchant: Merchant, notification_certificate: CertificateFolder
+) -> None:
+    fields = payout_notification(
+        notification_certificate, account=merchant.account, order_id="payout-1", amount=Decimal(300)
+    )
+
+    result = paymux("verify-notification", urlencode(fields), "--json", env=shop_env)
+
+    assert result.returncode == 0, result.stderr
+    verified = json.loads(result.stdout)
+    assert verified["fields"]["amount"] == "300.000000000", "as AliKassa signed it"
+    assert verified["payout"]["amount"] == "300.00"
 
 
 def test_a_forged_notification_is_rejected_with_the_reason(

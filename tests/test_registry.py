@@ -455,3 +455,25 @@ def test_a_refused_plugin_does_not_keep_others_from_registering() -> None:
         assert paymux.default_registry().plugin_manager.is_registered(observer)
     finally:
         paymux.unregister_plugin(observer)
+
+
+def test_connect_without_configuration_says_what_the_cli_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A newcomer meets this first, from Python or from the shell: one message, word for word."""
+    for name in [key for key in os.environ if key.startswith("PAYMUX")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(paymux.ConfigurationError) as raised:
+        paymux.connect()
+    cli = subprocess.run(
+        [sys.executable, "-m", "paymux.cli", "status", "--order-id", "1001"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert cli.returncode == 1
+    assert cli.stderr == f"paymux: ConfigurationError: {raised.value}\n"
+    assert "PAYMUX_CONFIG" in str(raised.value)

@@ -7,6 +7,7 @@ trickles its answer, one sends a gzip bomb, one only records what reached it (`s
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
 import threading
 import time
@@ -24,9 +25,16 @@ import paymux
 from paymux._transport import Exchange, Transport
 from paymux.providers.alikassa import AliKassaProvider
 from paymux.providers.alikassa.keys import Signer
-from paymux.providers.alikassa.sandbox import Merchant
+from paymux.providers.alikassa.sandbox import Merchant, Sandbox
 from paymux.providers.base import Connection
-from scripted_servers import TRICKLED_BODY, TRICKLED_HEADERS, Script, ScriptedServer, answer
+from scripted_servers import (
+    TRICKLED_BODY,
+    TRICKLED_HEADERS,
+    Script,
+    ScriptedServer,
+    answer,
+    hang_up,
+)
 from support import payment_request
 
 pytest_plugins = ["scripted_servers"]
@@ -212,6 +220,92 @@ def test_proxy_variables_apply_only_with_trust_env(
     assert direct.connections == 0
     if proxied:
         assert proxy.requests[0].startswith(f"POST {gateway.url}/v1/payment/status ".encode())
+
+
+# -- failures say what they are about ------------------------------------------------------------
+
+
+def test_an_https_url_at_a_plain_http_server_says_it_speaks_no_tls_not_that_verification_failed(
+    merchant: Merchant, sandbox: Sandbox
+) -> None:
+    origin = sandbox.url.replace("http://", "https://")  # the sandbox speaks plain HTTP
+    with (
+        paymux.connect({**merchant.settings, "base_url": origin}) as provider,
+        pytest.raises(paymux.TLSError) as raised,
+    ):
+        provider.status(order_id="1001")
+
+    message = raised.value.message
+    assert message.startswith(f"status: {origin} does not speak TLS ("), message
+    assert message.endswith("is it a plain-HTTP server? Check the address's scheme and port")
+    assert "verification" not in message
+    assert raised.value.request_sent is False
+
+
+def test_an_untrusted_certificate_is_a_verification_failure_at_that_address(
+    merchant: Merchant,
+    serve: Callable[..., ScriptedServer],
+    tls_server: ssl.SSLContext,
+    clean_environment: Path,
+) -> None:
+    server = serve(answer(200, b"{}"), tls_server)
+    with connect(merchant, server) as provider, pytest.raises(paymux.TLSError) as raised:
+        provider.status(order_id="1001")
+
+    assert raised.value.message.startswith(f"status: TLS verification failed for {server.url}: ")
+    assert server.requests == []
+
+
+def test_a_tls_handshake_that_never_ends_is_a_connect_timeout_with_nothing_sent() -> None:
+    """The address accepts connections and never speaks: a plain-HTTP server waiting for a
+    request line would do the same. Nothing was sent, so it must not read as "may have acted"."""
+    transport = Transport(provider="test", connect_timeout=0.5, read_timeout=30, user_agent="t")
+    with closing(socket.create_server(("127.0.0.1", 0))) as silent, closing(transport):
+        origin = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(paymux.TransportError) as raised:
+            transport.send("POST", origin, b"{}", {}, operation="status")
+
+    assert raised.value.request_sent is False
+    assert raised.value.message == (
+        f"status: could not connect within the connect timeout: nothing answers at {origin}"
+    )
+
+
+def test_a_create_at_a_closed_port_names_the_address_and_its_operation_once(
+    merchant: Merchant,
+) -> None:
+    with closing(socket.create_server(("127.0.0.1", 0))) as listener:
+        origin = f"http://127.0.0.1:{listener.getsockname()[1]}"  # closed once left
+    with (
+        paymux.connect({**merchant.settings, "base_url": origin, "backoff": 0.01}) as provider,
+        pytest.raises(paymux.TransportError) as raised,
+    ):
+        provider.create(payment_request())
+
+    assert raised.value.message == f"create: could not connect: nothing answers at {origin}"
+
+
+@pytest.mark.parametrize(
+    ("script", "why"),
+    [
+        (hang_up, "connection lost before the answer arrived"),
+        (answer(500, b'{"message":"Server Error"}'), "Server Error"),
+    ],
+    ids=["hang-up", "HTTP 500"],
+)
+def test_an_unknown_create_outcome_names_the_operation_once(
+    merchant: Merchant, serve: Callable[..., ScriptedServer], script: Script, why: str
+) -> None:
+    server = serve(script)
+    with (
+        connect(merchant, server, reconcile="false") as provider,
+        pytest.raises(paymux.OutcomeUnknown) as raised,
+    ):
+        provider.create(payment_request())
+
+    assert raised.value.message == (
+        f"create: {why}; it may have happened: call reconcile() with this error later"
+    )
 
 
 # -- plain http ----------------------------------------------------------------------------------
