@@ -17,7 +17,7 @@ import time
 
 from _common import BENCHMARKS, JSON, Target, finish, parser
 
-SCRIPTS = ("bench_http", "bench_crypto", "bench_startup", "bench_sweep")
+SCRIPTS = ("bench_http", "bench_crypto", "bench_startup", "bench_sweep", "bench_async")
 
 
 def main() -> int:
