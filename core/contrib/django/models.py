@@ -20,7 +20,7 @@ class Payment(models.Model):
     provider: models.CharField[str, str] = models.CharField(max_length=64)
     payment_id: models.CharField[str, str] = models.CharField(max_length=128)
     order_id: models.CharField[str, str] = models.CharField(max_length=128, db_index=True)
-    # Sums have room for every gateway's: AliKassa reports nine decimals.
+    # Sums have room for every gateway's: some report nine decimals.
     amount: models.DecimalField[Decimal, Decimal] = models.DecimalField(
         max_digits=30, decimal_places=9, help_text="What the order expects: checked by decide."
     )
