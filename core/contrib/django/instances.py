@@ -1,7 +1,7 @@
 """The `PAYMUX` setting: the configured instances, built once per process on first use.
 
     PAYMUX = {
-        "instances": {"shop": {"provider": "mygateway", ...}, "other": {"provider": "another", ...}},
+        "instances": {"shop": {"provider": "mygateway", ...}, "b": {"provider": "other", ...}},
         "ledger": True,                      # the ledger in the database (the admin shows it)
         "guard_store": "myshop.stores.redis_store",  # a function returning a GuardStore
         "site_url": "https://shop.example",  # the host in notification and return URLs
