@@ -115,6 +115,7 @@ def test_public_api_lists_every_public_name() -> None:
         "cli",
         "config",
         "connection",
+        "contrib",
         "decisions",
         "errors",
         "guards",
