@@ -17,7 +17,14 @@ import time
 
 from _common import BENCHMARKS, JSON, Target, finish, parser
 
-SCRIPTS = ("bench_http", "bench_crypto", "bench_startup", "bench_sweep", "bench_async")
+SCRIPTS = (
+    "bench_http",
+    "bench_crypto",
+    "bench_startup",
+    "bench_sweep",
+    "bench_async",
+    "bench_scale",
+)
 
 
 def main() -> int:

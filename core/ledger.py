@@ -26,16 +26,17 @@ import enum
 import json
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Protocol
 
+from paymux._local_stores import Connections
 from paymux.errors import LedgerError
+from paymux.stores._closing import Closing
 
 __all__ = ["Entry", "EntryState", "Event", "Ledger", "SQLiteLedger"]
 
@@ -136,13 +137,21 @@ class Ledger(Protocol):
         ...
 
 
-class SQLiteLedger(Ledger):
-    """The ledger in one SQLite file, shared by the processes of one machine (WAL)."""
+class SQLiteLedger(Ledger, Closing):
+    """The ledger in one SQLite file, shared by the processes of one machine (WAL).
+
+    Each call is one `BEGIN IMMEDIATE` transaction on a connection of the calling thread's own,
+    kept for its next ones (a forked child opens its own); `close` closes them.
+    """
 
     def __init__(self, path: str | PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = os.fspath(path)
         self.timeout = timeout
-        self._local = threading.local()
+        self._connections = Connections(
+            self.path,
+            timeout=timeout,
+            prepare=lambda connection: connection.execute("PRAGMA journal_mode=WAL"),
+        )
         with self._transaction() as connection:
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS paymux_ledger ("
@@ -158,7 +167,9 @@ class SQLiteLedger(Ledger):
         return f"SQLiteLedger({self.path!r})"
 
     def close(self) -> None:
-        """Nothing to do: each transaction opens and closes its own connection."""
+        """Close the connections of every thread (one in use as its transaction ends); a call
+        after this opens a new one."""
+        self._connections.close()
 
     # -- writing --------------------------------------------------------------------------
 
@@ -208,10 +219,7 @@ class SQLiteLedger(Ledger):
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         try:
-            with closing(
-                sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            ) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
+            with self._connections.transaction() as connection:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     yield connection

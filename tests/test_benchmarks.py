@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("bench_http", "bench_crypto", "bench_startup", "bench_sweep", "bench_async", "run_all")
+SCRIPTS = (
+    "bench_http",
+    "bench_crypto",
+    "bench_startup",
+    "bench_sweep",
+    "bench_async",
+    "bench_scale",
+    "run_all",
+)
 SUMMARY_KEYS = {"benchmark", "quick", "ratios", "targets", "results_file"}
 TARGET_KEYS = {"name", "ratio", "op", "limit", "met", "meaning"}
 

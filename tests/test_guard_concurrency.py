@@ -18,9 +18,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
+import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlencode
@@ -229,6 +232,131 @@ def test_four_processes_fulfil_every_paid_order_exactly_once_while_writes_fail(
     assert fulfilled == dict.fromkeys(paid, 1)  # every paid order, each exactly once
     assert Counter(payment_id for payment_id, _ in handled) == dict.fromkeys(notifications, 1)
     assert answers["failed"] > 0  # writes did fail
+
+
+# -- one SQLiteStore shared by threads and forked processes ----------------------------------
+
+INCREMENTS = 200
+THREADS = 8
+
+
+def increment(value: str | None) -> str:
+    return str(int(value or 0) + 1)
+
+
+def in_a_forked_child(work: Callable[[], object]) -> Callable[[], int]:
+    """Run `work` in a child forked from this process; what waits for the child's exit code
+    (0 when `work` returned, 1 when it raised: the traceback on stderr)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; it never returns into pytest
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def exit_code() -> int:
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    return exit_code
+
+
+def test_threads_sharing_an_sqlite_store_lose_no_update(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+    with SQLiteStore(tmp_path / "guard.sqlite3") as store:
+        start = threading.Barrier(THREADS)
+
+        def work() -> None:
+            start.wait()  # every thread's updates overlap the others'
+            seen.extend([store.update("counter", increment) for _ in range(INCREMENTS)])
+
+        threads = [threading.Thread(target=work) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        total = THREADS * INCREMENTS
+        assert store.update("counter", lambda value: value) == str(total)
+    # Each update saw the one before it: no two threads ever shared a transaction.
+    assert sorted(seen, key=lambda value: int(value or 0)) == [None, *map(str, range(1, total))]
+
+
+def test_forked_children_updating_the_same_sqlite_store_lose_nothing_of_anyone(
+    tmp_path: Path,
+) -> None:
+    path, go = tmp_path / "guard.sqlite3", tmp_path / "go"
+    with SQLiteStore(path) as store:
+        store.update("counter", increment)  # this thread's connection, idle as it forks
+        idle, done = threading.Event(), threading.Event()
+
+        def other_thread() -> None:  # another thread's connection, idle as it forks
+            store.update("other", increment)
+            idle.set()
+            done.wait()
+
+        helper = threading.Thread(target=other_thread)
+        helper.start()
+        idle.wait()
+
+        def child() -> None:
+            while not go.exists():
+                time.sleep(0.001)
+            for _ in range(INCREMENTS):
+                store.update("counter", increment)
+            store.close()
+
+        try:
+            with warnings.catch_warnings():  # Python 3.12+ warns of forking with threads: meant
+                warnings.simplefilter("ignore", DeprecationWarning)
+                children = [in_a_forked_child(child) for _ in range(2)]
+            # The process closed its idle connections before forking, so that no child inherits
+            # SQLite's state of an open file: the file's last connection gone, so is its WAL.
+            wal_after_fork = Path(f"{path}-wal").exists()
+        finally:
+            go.touch()
+            done.set()
+            helper.join()
+        for _ in range(INCREMENTS):  # the parent meanwhile, on connections it opens again
+            store.update("counter", increment)
+
+        assert [exit_code() for exit_code in children] == [0, 0]
+        assert not wal_after_fork
+        assert store.update("counter", lambda value: value) == str(1 + 3 * INCREMENTS)
+        assert store.update("other", lambda value: value) == "1"
+
+
+def test_closing_an_sqlite_store_closes_every_threads_connection(tmp_path: Path) -> None:
+    path = tmp_path / "guard.sqlite3"
+    wal = Path(f"{path}-wal")  # SQLite removes it as the file's last connection closes
+    store = SQLiteStore(path)
+    updated, again = threading.Barrier(THREADS + 1), threading.Event()
+
+    def work() -> None:
+        store.update("counter", increment)
+        updated.wait()  # keeps its connection, idle, until the store is closed
+        again.wait()
+        store.update("counter", increment)  # after `close`: a new connection
+
+    threads = [threading.Thread(target=work) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    updated.wait()
+    assert wal.exists()
+
+    store.close()
+
+    assert not wal.exists()
+    again.set()
+    for thread in threads:
+        thread.join()
+    assert store.update("counter", lambda value: value) == str(2 * THREADS)
+    store.close()
+    assert not wal.exists()
 
 
 if __name__ == "__main__":

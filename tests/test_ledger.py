@@ -3,7 +3,11 @@ in a SQLite file and in a PostgreSQL table alike."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
+import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -196,3 +200,104 @@ def test_a_postgresql_ledger_never_shows_its_password() -> None:
 
     assert "hunter2-secret" not in str(refused.value)
     assert "ledger" in str(refused.value)
+
+
+# -- threads and forked processes sharing one ledger ------------------------------------------
+
+
+def attempted(found: paymux.Entry) -> paymux.Entry:
+    """The entry with one more attempt: a change whose every loss would show."""
+    return dataclasses.replace(found, attempts=found.attempts + 1)
+
+
+def test_threads_updating_one_entry_lose_no_update(ledger: paymux.Ledger) -> None:
+    entry = ledger.open(entry_for("1001"))
+    start = threading.Barrier(8)
+
+    def work() -> None:
+        start.wait()  # every thread's updates overlap the others'
+        for _ in range(200):
+            ledger.update(entry.id, attempted)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert ledger.get(entry.id).attempts == 8 * 200
+
+
+def test_forked_children_updating_one_entry_lose_nothing_of_anyone(
+    ledger: paymux.Ledger, tmp_path: Path
+) -> None:
+    entry = ledger.open(entry_for("1001"))  # this thread's connection, idle as it forks
+    go = tmp_path / "go"
+
+    def child() -> None:
+        while not go.exists():
+            time.sleep(0.001)
+        for _ in range(200):
+            ledger.update(entry.id, attempted)
+        ledger.close()
+
+    try:
+        children = [in_a_forked_child(child) for _ in range(2)]
+    finally:
+        go.touch()
+    for _ in range(200):  # the parent meanwhile
+        ledger.update(entry.id, attempted)
+
+    assert [exit_code() for exit_code in children] == [0, 0]
+    assert ledger.get(entry.id).attempts == 3 * 200
+
+
+def test_closing_an_sqlite_ledger_closes_every_threads_connection(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    wal = Path(f"{path}-wal")  # SQLite removes it as the file's last connection closes
+    ledger = SQLiteLedger(path)
+    entry = ledger.open(entry_for("1001"))
+    updated, again = threading.Barrier(5), threading.Event()
+
+    def work() -> None:
+        ledger.update(entry.id, attempted)
+        updated.wait()  # keeps its connection, idle, until the ledger is closed
+        again.wait()
+        ledger.update(entry.id, attempted)  # after `close`: a new connection
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    updated.wait()
+    assert wal.exists()
+
+    ledger.close()
+
+    assert not wal.exists()
+    again.set()
+    for thread in threads:
+        thread.join()
+    assert ledger.get(entry.id).attempts == 8
+    ledger.close()
+    assert not wal.exists()
+
+
+def in_a_forked_child(work: Callable[[], object]) -> Callable[[], int]:
+    """Run `work` in a child forked from this process; what waits for the child's exit code
+    (0 when `work` returned, 1 when it raised: the traceback on stderr)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; it never returns into pytest
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def exit_code() -> int:
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    return exit_code
