@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -85,3 +87,24 @@ def serve_uvicorn(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(5)
         sock.close()
+
+
+def in_a_forked_child(work: Callable[[], object]) -> Callable[[], int]:
+    """Run `work` in a child forked from this process; what waits for the child's exit code
+    (0 when `work` returned, 1 when it raised: the traceback on stderr)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; it never returns into pytest
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+    def exit_code() -> int:
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    return exit_code

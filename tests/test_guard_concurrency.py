@@ -20,10 +20,9 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlencode
@@ -35,6 +34,7 @@ import paymux
 from paymux import NotificationGuard, SQLiteStore
 from paymux.providers.alikassa import CertificateFolder, Signer, generate_certificate, phpjson
 from paymux.providers.alikassa.keys import load_private_key, read_password
+from support import in_a_forked_child
 
 ACCOUNT = "93d5df06-996c-48c3-9847-348d6b580b80"
 NOTIFICATIONS = 2_000
@@ -242,27 +242,6 @@ THREADS = 8
 
 def increment(value: str | None) -> str:
     return str(int(value or 0) + 1)
-
-
-def in_a_forked_child(work: Callable[[], object]) -> Callable[[], int]:
-    """Run `work` in a child forked from this process; what waits for the child's exit code
-    (0 when `work` returned, 1 when it raised: the traceback on stderr)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child; it never returns into pytest
-        code = 1
-        try:
-            work()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-
-    def exit_code() -> int:
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status)
-
-    return exit_code
 
 
 def test_threads_sharing_an_sqlite_store_lose_no_update(tmp_path: Path) -> None:

@@ -4,10 +4,8 @@ in a SQLite file and in a PostgreSQL table alike."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -21,7 +19,7 @@ from paymux import EntryState, SQLiteLedger
 from paymux._inputs import decode, encode
 from paymux.ledger import new_entry
 from paymux.providers.alikassa.sandbox import Merchant, Sandbox
-from support import payment_request
+from support import in_a_forked_child, payment_request
 
 Place = Callable[[], paymux.Ledger]
 """Opens a ledger on one place (a file, a table): each call another ledger on the same data."""
@@ -280,24 +278,3 @@ def test_closing_an_sqlite_ledger_closes_every_threads_connection(tmp_path: Path
     assert ledger.get(entry.id).attempts == 8
     ledger.close()
     assert not wal.exists()
-
-
-def in_a_forked_child(work: Callable[[], object]) -> Callable[[], int]:
-    """Run `work` in a child forked from this process; what waits for the child's exit code
-    (0 when `work` returned, 1 when it raised: the traceback on stderr)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child; it never returns into pytest
-        code = 1
-        try:
-            work()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-
-    def exit_code() -> int:
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status)
-
-    return exit_code
