@@ -278,7 +278,7 @@ class Transport(BaseTransport):
                     status=answer.status_code,
                     body=_body(answer, sending),
                     request_id=sending.request_id,
-                    headers={name.lower(): value for name, value in answer.headers.items()},
+                    headers=dict(answer.headers.lower_items()),
                 )
         except requests.exceptions.SSLError as error:
             raise sending.tls_failed(error) from None
@@ -353,8 +353,9 @@ def _check_header_values(headers: Mapping[str, str | bytes]) -> None:
 
 
 def printable_ascii(text: str) -> bool:
-    """Whether `text` can go in a header value as is: ASCII, no control characters."""
-    return all(" " <= character <= "~" for character in text)
+    """Whether `text` can go in a header value as is: ASCII, no control characters (for ASCII
+    text, `isprintable` is exactly " " to "~")."""
+    return text.isascii() and text.isprintable()
 
 
 class _DeadlineReader(io.RawIOBase):

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from paymux._events import emit
+from paymux._events import emit, enabled
 from paymux._retry import RetryPolicy
 from paymux._transport import Exchange
 from paymux.ledger import Ledger
@@ -111,17 +111,17 @@ def publish(
     """Tell `observers` what a provider reported (a balance is no update of anything)."""
     if isinstance(result, Balance):
         return
-    kind = "payment" if isinstance(result, Payment) else type(result).__name__.lower()
-    emit(
-        "debug",
-        f"paymux.{kind}",
-        provider=provider,
-        instance=instance,
-        source=source,
-        id=result.id,
-        status=result.status.value,
-        raw=dict(result.raw),
-    )
+    if enabled("debug"):
+        emit(
+            "debug",
+            f"paymux.{type(result).__name__.lower()}",
+            provider=provider,
+            instance=instance,
+            source=source,
+            id=result.id,
+            status=result.status.value,
+            raw=dict(result.raw),
+        )
     if isinstance(result, Payment):
         observers.publish_payment(result, source)
     elif isinstance(result, Refund):

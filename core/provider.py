@@ -84,6 +84,9 @@ class Provider(abc.ABC):
     ) -> None:
         self.instance = instance
         self.connection = connection
+        self._verified_by = tuple(
+            method for method in Authentication if method in self.capabilities.notifications
+        )
         self._observers: Observers = observers or Unobserved()
         self._transport = Transport(
             provider=self.name,
@@ -399,7 +402,7 @@ class Provider(abc.ABC):
         notification = dataclasses.replace(
             notification,
             subject=self._stamped(notification.subject),
-            verified_by=tuple(a for a in Authentication if a in methods),
+            verified_by=self._verified_by,
         )
         subject = notification.subject
         emit(

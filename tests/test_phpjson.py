@@ -354,3 +354,34 @@ def test_random_text_encodes_to_the_same_bytes_as_php(php: str, texts: list[str]
         if (ours := phpjson.dumps_bytes(text)) != theirs
     ]
     assert differing == [], differing[:5]
+
+
+field_name = random_text.map(lambda text: f"k{text}")
+"""Never all digits: PHP would read keys "0", "1", ... as a list's and write `[...]` back."""
+random_field_value = st.one_of(random_text, st.integers(-(2**40), 2**40), st.booleans(), st.none())
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    mappings=st.lists(
+        st.dictionaries(field_name, random_field_value, min_size=1, max_size=12),
+        min_size=50,
+        max_size=100,
+    )
+)
+def test_random_flat_mappings_encode_to_the_same_bytes_as_php(
+    php: str, mappings: list[dict[str, Any]]
+) -> None:
+    """Request bodies and notifications are flat mappings: the shape `dumps` writes fastest."""
+    php_lines = php_json_encode_each(php, mappings)
+    differing = [
+        (mapping, ours, theirs)
+        for mapping, theirs in zip(mappings, php_lines, strict=True)
+        if (ours := phpjson.dumps_bytes(mapping)) != theirs
+    ]
+    assert differing == [], differing[:5]

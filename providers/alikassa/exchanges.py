@@ -30,7 +30,7 @@ def body_of(
 ) -> bytes:
     """`fields` checked by `schema` and written as PHP writes JSON; if they fail, a
     `ValidationError` whose messages `generic` keys by the generic model's field names."""
-    errors = schema.validate(dict(fields))
+    errors = schemas.errors(schema, fields)
     if errors:
         raise ValidationError(generic(errors))
     try:

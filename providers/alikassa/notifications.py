@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-
-import marshmallow
+from typing import Any
 
 from paymux import (
     InvalidResponse,
@@ -48,15 +47,13 @@ def read(
     verifier.verify(_signed_message(params), params["sign"])
     if params["account"] != account:
         raise SignatureError("notification is for another AliKassa account")
-    try:
-        values = schemas.NOTIFICATION.load(signed)
-    except marshmallow.ValidationError as error:
-        raise InvalidResponse(f"notification: unexpected values {error.messages}") from None
+    values = _typed(signed)
     kind = NotificationKind(values["type"])
     subject: Payment | Payout
     if kind is NotificationKind.PAYOUT:
         subject = Payout(
             provider=responses.PROVIDER,
+            instance=instance,
             id=str(values["id"]),
             order_id=values["order_id"],
             status=responses.payout_status_of(values["payment_status"]),
@@ -67,6 +64,7 @@ def read(
     else:
         subject = Payment(
             provider=responses.PROVIDER,
+            instance=instance,
             id=str(values["id"]),
             order_id=values["order_id"],
             status=responses.status_of(values["payment_status"]),
@@ -84,6 +82,33 @@ def read(
         subject=subject,
         fields=signed,
     )
+
+
+def _typed(signed: Mapping[str, str]) -> dict[str, Any]:
+    """The verified fields with their types (amounts exact, the flag a bool, a missing optional
+    field None); `InvalidResponse` naming every field that is not what the gateway writes."""
+    values: dict[str, Any] = dict.fromkeys(schemas.NOTIFICATION_FIELDS)
+    values.update(signed)
+    problems: dict[str, list[str]] = {}
+    if values["type"] not in _KINDS:
+        problems["type"] = ["Must be one of: payment, payout."]
+    values["id"] = int(values["id"])  # checked against _INTEGER before the signature
+    for name in ("amount", "payment_amount", "commission_amount"):
+        try:
+            values[name] = schemas.wire_decimal(values[name])
+        except ValueError:
+            problems[name] = ["Not a valid decimal amount."]
+    try:
+        values["is_partial_payment"] = schemas.flag(values["is_partial_payment"])
+    except ValueError:
+        problems["is_partial_payment"] = ["Not a valid boolean."]
+    if problems:
+        raise InvalidResponse(f"notification: unexpected values {problems}")
+    return values
+
+
+_KINDS = frozenset({"payment", "payout"})
+"""The kinds AliKassa notifies of."""
 
 
 def _signed_message(params: Mapping[str, str]) -> bytes:

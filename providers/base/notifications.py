@@ -64,17 +64,21 @@ def _from_mapping(data: Mapping[Any, Any]) -> dict[str, str]:
     for key, value in data.items():
         if not isinstance(key, str):
             raise SignatureError("notification parameter names must be text")
-        if isinstance(value, (list, tuple)):
-            if len(value) != 1:
-                raise SignatureError(f"notification parameter {key!r} is given more than once")
-            value = value[0]
-        if not isinstance(value, str):
-            raise SignatureError(f"notification parameter {key!r} is not text")
-        params[_checked_text("parameter name", key)] = _checked_text(key, value)
+        if type(value) is not str:
+            if isinstance(value, (list, tuple)):
+                if len(value) != 1:
+                    raise SignatureError(f"notification parameter {key!r} is given more than once")
+                value = value[0]
+            if not isinstance(value, str):
+                raise SignatureError(f"notification parameter {key!r} is not text")
+        if not (key.isascii() and value.isascii()):  # only non-ASCII text can be malformed
+            _checked_text("parameter name", key)
+            _checked_text(key, value)
+        params[key] = value
     return params
 
 
 def _checked_text(name: str, value: str) -> str:
-    if _SURROGATE.search(value):
+    if not value.isascii() and _SURROGATE.search(value):
         raise SignatureError(f"notification parameter {name!r} is not valid UTF-8")
     return value

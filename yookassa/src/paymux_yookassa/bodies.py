@@ -134,10 +134,17 @@ class _CancelInput(marshmallow.Schema):
     idempotency_key = _KEY
 
 
+_PAYMENT = _PaymentInput()
+_REFUND = _RefundInput()
+_CAPTURE = _CaptureInput()
+_CANCEL = _CancelInput()
+"""Made once: a schema is stateless when loading, and making one costs more than a load."""
+
+
 def payment_body(request: PaymentRequest, *, currency: str, return_url: str | None) -> bytes:
     """`POST v3/payments`: a redirect to YooKassa's page, the order id kept in `metadata`."""
     values = _checked(
-        _PaymentInput(),
+        _PAYMENT,
         {
             "order_id": request.order_id,
             "amount": request.amount,
@@ -170,7 +177,7 @@ def payment_body(request: PaymentRequest, *, currency: str, return_url: str | No
 def refund_body(request: RefundRequest, *, currency: str) -> bytes:
     """`POST v3/refunds`: `amount` of payment `payment_id` back to the payer."""
     values = _checked(
-        _RefundInput(),
+        _REFUND,
         {
             "payment_id": request.payment_id,
             "amount": request.amount,
@@ -194,7 +201,7 @@ def capture_body(
 ) -> bytes:
     """`POST v3/payments/{id}/capture`: all that is held (`{}`) or `amount` of it."""
     values = _checked(
-        _CaptureInput(),
+        _CAPTURE,
         {
             "payment_id": payment_id,
             "amount": amount,
@@ -209,7 +216,7 @@ def capture_body(
 
 def cancel_body(payment_id: str, *, idempotency_key: str) -> bytes:
     """`POST v3/payments/{id}/cancel`: an empty JSON object."""
-    _checked(_CancelInput(), {"payment_id": payment_id, "idempotency_key": idempotency_key})
+    _checked(_CANCEL, {"payment_id": payment_id, "idempotency_key": idempotency_key})
     return b"{}"
 
 
