@@ -1,6 +1,6 @@
 """The async API against the blocking one: status checks against a slow gateway.
 
-    python benchmarks/bench_async.py            # full run, about 3 minutes on 2 cores
+    python benchmarks/bench_async.py            # full run, about 4 to 5 minutes on 2 cores
     python benchmarks/bench_async.py --quick    # smoke run
 
 2,000 payments are created through paymux (8 threads, the sandbox answering at once, not
@@ -12,34 +12,51 @@ status of every one of them once (the same 2,000 `status` calls):
 * `threads N`   - a `ThreadPoolExecutor(N)` whose N workers share one blocking `Provider`;
 * `async N`     - N worker tasks on one event loop sharing one `paymux.aio.AsyncProvider`.
 
+Each concurrent configuration has its floor in the same run, the same calls through a raw
+client that signs, posts and reads the JSON and does nothing else (key decrypted once, compact
+`json.dumps`, RSA PKCS#1 v1.5 SHA-1 in `Sign`):
+
+* `threads N, raw requests` - N threads sharing one `requests.Session` (`trust_env=False`, a
+                              pool of `POOL_SIZE`, as `bench_http.py`'s floor);
+* `async N, raw httpx`      - N tasks sharing one `httpx.AsyncClient` with the async transport's
+                              limits (`POOL_SIZE` connections, no pool timeout).
+
+A configuration and its floor run in halves (1,000 calls each), ordered paymux, floor, floor,
+paymux, so that a drift of the machine's speed lands on both alike; the ratios paymux / floor
+(calls/s, client CPU per call) say what paymux adds to the HTTP library it stands on.
+
 Before that, with no latency, the client CPU of one `status` call, sequential, blocking and
 async in alternating blocks after a warm-up: what the async machinery costs per call.
 
 The sandbox runs in a separate process (see `_common.SandboxProcess`), with a connection limit
-above every concurrency tried; `time.process_time()` here is the client's CPU alone. Each
-concurrent configuration first runs one untimed call per worker (threads started, pool filled).
-Both transports keep `paymux._transport.POOL_SIZE` (32) connections: httpx's pool lets at most
-that many calls be in flight (the others wait their turn), while requests' opens a new
-connection for each call beyond it and discards it after (counted here). The runs are long, so
-they are not interleaved: each runs once.
+above every concurrency tried; `time.process_time()` here is the client's CPU alone. Before its
+first half each concurrent client makes one untimed call per worker (threads started, pool
+filled), before its second `POOL_SIZE` (the connections back after the other's turn). Both
+transports keep `paymux._transport.POOL_SIZE` (32) connections: httpx's pool lets at most that
+many calls be in flight (the others wait their turn), while requests' opens a new connection for
+each call beyond it and discards it after (counted here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import dataclasses
+import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
+import requests
 from _common import (
     JSON,
     SandboxProcess,
@@ -52,6 +69,9 @@ from _common import (
     ratio,
     table,
 )
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from requests.adapters import HTTPAdapter
 
 import paymux
 from paymux._transport import POOL_SIZE
@@ -63,6 +83,13 @@ blocking transport's discarded connections take a moment to be let go of."""
 CREATE_THREADS = 8
 POOL_FULL = "Connection pool is full"
 """The start of urllib3's warning when it discards a connection its pool has no room for."""
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
+"""paymux's default timeouts (`paymux.connection`), the raw clients' too."""
+
+Drain = Callable[[int, Sequence[str]], list[float]]
+"""`drain(workers, ids)`: the status of each of `ids` checked, `workers` at a time; the calls'
+latencies."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +223,131 @@ def checked(payment: paymux.Payment) -> None:
         raise RuntimeError(f"unexpected status {payment.status}")
 
 
+# -- the floors: the least a client can do for the same calls ----------------------------------
+
+
+class RawClient:
+    """Sign, post, read the JSON, nothing else: the key decrypted once, compact `json.dumps`,
+    RSA PKCS#1 v1.5 SHA-1 over the body in `Sign` (base64), the account in `Account`.
+
+    `status` posts over one `requests.Session` (`trust_env=False`, a pool of `POOL_SIZE`), the
+    blocking floor; `astatus` over one `httpx.AsyncClient` with the async transport's limits
+    (`POOL_SIZE` connections, no pool timeout), the async floor."""
+
+    def __init__(self, sandbox: SandboxProcess) -> None:
+        folder = sandbox.certificate_dir
+        password = (folder / "password.txt").read_bytes().strip()
+        key = serialization.load_pem_private_key(
+            (folder / "private.pem").read_bytes(), password=password
+        )
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self._key = key
+        self._account = sandbox.account
+        self._url = f"{sandbox.base_url}/v1/payment/status"
+        self._session = requests.Session()
+        self._session.trust_env = False
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._client = httpx.AsyncClient(
+            trust_env=False,
+            limits=httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+            timeout=httpx.Timeout(
+                connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=READ_TIMEOUT, pool=None
+            ),
+        )
+
+    def _signed(self, payment_id: str) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"id": payment_id}, separators=(",", ":")).encode()
+        signature = self._key.sign(body, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+        return body, {
+            "Content-Type": "application/json",
+            "Account": self._account,
+            "Sign": base64.b64encode(signature).decode("ascii"),
+        }
+
+    def status(self, payment_id: str) -> None:
+        body, headers = self._signed(payment_id)
+        answer = self._session.post(
+            self._url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+        )
+        raw_checked(answer.status_code, answer.json())
+
+    async def astatus(self, payment_id: str) -> None:
+        body, headers = self._signed(payment_id)
+        answer = await self._client.post(self._url, content=body, headers=headers)
+        raw_checked(answer.status_code, answer.json())
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def raw_checked(status: int, answer: Any) -> None:
+    if status != 200:
+        raise RuntimeError(f"raw client: HTTP {status}: {str(answer)[:200]}")
+    if answer["payment_status"] != "wait":
+        raise RuntimeError(f"raw client: unexpected status {answer['payment_status']}")
+
+
+def paired(
+    names: tuple[str, str],
+    drains: tuple[Drain, Drain],
+    ids: Sequence[str],
+    concurrency: int,
+    sandbox: SandboxProcess,
+    pool_full: PoolFull,
+) -> tuple[Run, Run]:
+    """A paymux configuration and its floor over the same ids, each in two halves, in the order
+    paymux, floor, floor, paymux (a drift of the machine's speed lands on both alike). Before
+    its first half each makes one untimed call per worker (threads started, pool filled); before
+    its second, `POOL_SIZE` calls (the connections back after the other's turn)."""
+    half = len(ids) // 2
+    halves = (ids[:half], ids[half:])
+    clocks: tuple[list[Clock], list[Clock]] = ([], [])
+    latencies: tuple[list[float], list[float]] = ([], [])
+    discarded = [0, 0]
+    for who, part in ((0, 0), (1, 0), (1, 1), (0, 1)):
+        drain = drains[who]
+        if part == 0:
+            drain(concurrency, ids[:concurrency])
+        else:
+            drain(min(concurrency, POOL_SIZE), ids[:POOL_SIZE])
+        before = pool_full.count
+        with clocked(sandbox) as clock:
+            latencies[who].extend(drain(concurrency, halves[part]))
+        clocks[who].append(clock)
+        discarded[who] += pool_full.count - before
+    return (
+        report(
+            Run(
+                names[0],
+                concurrency,
+                len(ids),
+                sum(c.wall for c in clocks[0]),
+                sum(c.cpu for c in clocks[0]),
+                sum(c.sandbox_cpu for c in clocks[0]),
+                tuple(latencies[0]),
+                discarded=discarded[0],
+            )
+        ),
+        report(
+            Run(
+                names[1],
+                concurrency,
+                len(ids),
+                sum(c.wall for c in clocks[1]),
+                sum(c.cpu for c in clocks[1]),
+                sum(c.sandbox_cpu for c in clocks[1]),
+                tuple(latencies[1]),
+                discarded=discarded[1],
+            )
+        ),
+    )
+
+
 # -- the blocking API ---------------------------------------------------------------------------
 
 
@@ -232,7 +384,7 @@ def sequential_blocking(provider: paymux.Provider, ids: Sequence[str]) -> list[f
 
 
 def threads_drain(
-    pool: ThreadPoolExecutor, workers: int, provider: paymux.Provider, ids: Sequence[str]
+    pool: ThreadPoolExecutor, workers: int, status: Callable[[str], None], ids: Sequence[str]
 ) -> list[float]:
     """`workers` pool threads taking the ids off one queue until it is empty."""
     queue = collections.deque(ids)
@@ -246,7 +398,7 @@ def threads_drain(
             except IndexError:
                 return
             begin = clock()
-            checked(provider.status(payment_id=payment_id))
+            status(payment_id)
             latencies.append(clock() - begin)
 
     futures = [pool.submit(work) for _ in range(workers)]
@@ -257,37 +409,42 @@ def threads_drain(
 
 
 def threaded(
-    name: str,
     provider: paymux.Provider,
+    raw: RawClient,
     ids: Sequence[str],
     concurrency: int,
     sandbox: SandboxProcess,
     pool_full: PoolFull,
-) -> Run:
-    with ThreadPoolExecutor(concurrency) as pool:
-        threads_drain(pool, concurrency, provider, ids[:concurrency])  # threads up, pool full
-        discarded = pool_full.count
-        with clocked(sandbox) as clock:
-            latencies = threads_drain(pool, concurrency, provider, ids)
-        discarded = pool_full.count - discarded
-    return report(
-        Run(
-            name,
+) -> tuple[Run, Run]:
+    """`threads N` and its floor, `threads N, raw requests`, each on a pool of its own."""
+
+    def status(payment_id: str) -> None:
+        checked(provider.status(payment_id=payment_id))
+
+    with ThreadPoolExecutor(concurrency) as ours, ThreadPoolExecutor(concurrency) as theirs:
+
+        def paymux_drain(workers: int, chosen: Sequence[str]) -> list[float]:
+            return threads_drain(ours, workers, status, chosen)
+
+        def raw_drain(workers: int, chosen: Sequence[str]) -> list[float]:
+            return threads_drain(theirs, workers, raw.status, chosen)
+
+        return paired(
+            (f"threads {concurrency}", f"threads {concurrency}, raw requests"),
+            (paymux_drain, raw_drain),
+            ids,
             concurrency,
-            len(ids),
-            clock.wall,
-            clock.cpu,
-            clock.sandbox_cpu,
-            tuple(latencies),
-            discarded=discarded,
+            sandbox,
+            pool_full,
         )
-    )
 
 
 # -- the async API ------------------------------------------------------------------------------
 
 
-async def tasks_drain(shop: AsyncProvider, workers: int, ids: Sequence[str]) -> list[float]:
+async def tasks_drain(
+    status: Callable[[str], Awaitable[None]], workers: int, ids: Sequence[str]
+) -> list[float]:
     """`workers` tasks taking the ids off one queue until it is empty."""
     queue = collections.deque(ids)
     latencies: list[float] = []
@@ -297,21 +454,45 @@ async def tasks_drain(shop: AsyncProvider, workers: int, ids: Sequence[str]) -> 
         while queue:
             payment_id = queue.popleft()
             begin = clock()
-            checked(await shop.status(payment_id=payment_id))
+            await status(payment_id)
             latencies.append(clock() - begin)
 
     await asyncio.gather(*(work() for _ in range(workers)))
     return latencies
 
 
-async def concurrent_async(
-    name: str, shop: AsyncProvider, ids: Sequence[str], concurrency: int, sandbox: SandboxProcess
-) -> Run:
-    await tasks_drain(shop, concurrency, ids[:concurrency])  # the pool's connections opened
-    with clocked(sandbox) as clock:
-        latencies = await tasks_drain(shop, concurrency, ids)
-    return report(
-        Run(name, concurrency, len(ids), clock.wall, clock.cpu, clock.sandbox_cpu, tuple(latencies))
+def shop_status(shop: AsyncProvider) -> Callable[[str], Awaitable[None]]:
+    async def status(payment_id: str) -> None:
+        checked(await shop.status(payment_id=payment_id))
+
+    return status
+
+
+def concurrent_async(
+    shop: AsyncProvider,
+    raw: RawClient,
+    ids: Sequence[str],
+    concurrency: int,
+    sandbox: SandboxProcess,
+    pool_full: PoolFull,
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[Run, Run]:
+    """`async N` and its floor, `async N, raw httpx`, tasks on `loop`."""
+    status = shop_status(shop)
+
+    def paymux_drain(workers: int, chosen: Sequence[str]) -> list[float]:
+        return loop.run_until_complete(tasks_drain(status, workers, chosen))
+
+    def raw_drain(workers: int, chosen: Sequence[str]) -> list[float]:
+        return loop.run_until_complete(tasks_drain(raw.astatus, workers, chosen))
+
+    return paired(
+        (f"async {concurrency}", f"async {concurrency}, raw httpx"),
+        (paymux_drain, raw_drain),
+        ids,
+        concurrency,
+        sandbox,
+        pool_full,
     )
 
 
@@ -338,8 +519,10 @@ def cpu_comparison(
 ) -> dict[str, Run]:
     """Sequential status calls with no latency, blocking and async in alternating blocks."""
 
+    status = shop_status(shop)
+
     async def sequential_async(chosen: Sequence[str]) -> list[float]:
-        return await tasks_drain(shop, 1, chosen)
+        return await tasks_drain(status, 1, chosen)
 
     def blocking(chosen: Sequence[str]) -> list[float]:
         return sequential_blocking(provider, chosen)
@@ -389,6 +572,9 @@ def main() -> int:
     logging.getLogger("urllib3.connectionpool").addHandler(pool_full)
 
     runs: list[Run] = []
+    """paymux's configurations."""
+    raws: list[Run] = []
+    """Their floors, the raw clients'."""
     loop = asyncio.new_event_loop()
     with (
         tempfile.TemporaryDirectory(prefix="paymux-bench-async-") as folder,
@@ -396,10 +582,7 @@ def main() -> int:
     ):
         provider = paymux.connect(sandbox.settings)
         shop = AsyncProvider(provider)  # one for the whole run, on one event loop
-
-        def on_loop(work: Coroutine[Any, Any, Run]) -> Run:
-            return loop.run_until_complete(work)
-
+        raw = RawClient(sandbox)  # the floors, the same for the whole run
         try:
             started = time.perf_counter()
             ids = create_payments(provider, sizes.payments)
@@ -431,19 +614,19 @@ def main() -> int:
                 )
             )
             for concurrency in sizes.concurrencies:
-                runs.append(
-                    threaded(
-                        f"threads {concurrency}", provider, ids, concurrency, sandbox, pool_full
-                    )
+                ours, theirs = threaded(provider, raw, ids, concurrency, sandbox, pool_full)
+                runs.append(ours)
+                raws.append(theirs)
+                ours, theirs = concurrent_async(
+                    shop, raw, ids, concurrency, sandbox, pool_full, loop
                 )
-                runs.append(
-                    on_loop(
-                        concurrent_async(f"async {concurrency}", shop, ids, concurrency, sandbox)
-                    )
-                )
+                runs.append(ours)
+                raws.append(theirs)
         finally:
             loop.run_until_complete(shop.aclose())
+            loop.run_until_complete(raw.aclose())
             loop.close()
+            raw.close()
             provider.close()
             logging.getLogger("urllib3.connectionpool").removeHandler(pool_full)
 
@@ -458,7 +641,8 @@ def main() -> int:
         f"(sequential: a {sizes.sequential}-call sample, its wall time scaled to "
         f"{sizes.payments:,})"
     )
-    print(results_table(runs, floor, sizes))
+    beside = [runs[0], *(run for pair in zip(runs[1:], raws, strict=True) for run in pair)]
+    print(results_table(beside, floor, sizes))
     print(
         f"  pools: both transports keep POOL_SIZE = {POOL_SIZE} connections "
         f"(paymux._transport.POOL_SIZE, a module constant: no setting changes it)."
@@ -469,7 +653,7 @@ def main() -> int:
         f"concurrency above {POOL_SIZE} is not reached."
     )
     print(f"  in flight: calls/s x {ms}, the calls at the sandbox at once on average.")
-    for run in runs:
+    for run in beside:
         if run.name.startswith("async") and run.in_flight(sizes.latency) < 0.8 * POOL_SIZE:
             print(
                 f"  {run.name}: about {run.in_flight(sizes.latency):.0f} calls in flight, below "
@@ -482,6 +666,12 @@ def main() -> int:
                 f"ran on a connection of their own, opened and discarded"
             )
     print(f"  load average before the run (other work on the machine): {load_before[0]:.2f}")
+    print()
+    print(
+        "paymux against its floor in the same run: the same status calls through the raw client "
+        "(sign, post, JSON), in halves ordered paymux, floor, floor, paymux"
+    )
+    print(floors_table(runs[1:], raws))
     print()
     print("Sequential status calls, no latency (client CPU per call)")
     print(
@@ -516,6 +706,22 @@ def main() -> int:
             run.rate, floor.rate
         )
     ratios["async_over_sync_sequential_cpu_per_call_no_latency"] = async_over_sync_cpu
+    raw_by_name = {run.name: run for run in raws}
+    for concurrency in sizes.concurrencies:
+        for kind, floor_name in (("threads", "raw requests"), ("async", "raw httpx")):
+            ours = by_name[f"{kind} {concurrency}"]
+            theirs = raw_by_name[f"{kind} {concurrency}, {floor_name}"]
+            key = f"{kind}_paymux_over_{floor_name.replace(' ', '_')}"
+            ratios[f"{key}_calls_per_s_at_{concurrency}"] = ratio(ours.rate, theirs.rate)
+            ratios[f"{key}_cpu_per_call_at_{concurrency}"] = ratio(ours.cpu_ms, theirs.cpu_ms)
+        raw_threads = raw_by_name[f"threads {concurrency}, raw requests"]
+        raw_async = raw_by_name[f"async {concurrency}, raw httpx"]
+        ratios[f"raw_httpx_over_raw_requests_calls_per_s_at_{concurrency}"] = ratio(
+            raw_async.rate, raw_threads.rate
+        )
+        ratios[f"raw_httpx_over_raw_requests_cpu_per_call_at_{concurrency}"] = ratio(
+            raw_async.cpu_ms, raw_threads.cpu_ms
+        )
     cores = machine()["nproc"]
     targets = [
         Target(
@@ -534,12 +740,31 @@ def main() -> int:
             f"time.process_time() of the client; the sandbox is another process on the same "
             f"{cores} CPUs",
         ),
+        Target(
+            f"calls/s, async paymux / raw httpx, at concurrency {first}",
+            ratios[f"async_paymux_over_raw_httpx_calls_per_s_at_{first}"],
+            ">=",
+            0.95,
+            f"the same {sizes.payments:,} status calls at {ms} through one httpx.AsyncClient with "
+            f"the async transport's limits ({POOL_SIZE} connections): sign, post, JSON; halves "
+            f"ordered paymux, raw, raw, paymux",
+        ),
+        Target(
+            f"calls/s, threads paymux / raw requests, at concurrency {first}",
+            ratios[f"threads_paymux_over_raw_requests_calls_per_s_at_{first}"],
+            ">=",
+            0.95,
+            f"the same {sizes.payments:,} status calls at {ms} from {first} threads through one "
+            f"requests.Session (trust_env=False, pool {POOL_SIZE}): sign, post, JSON; halves "
+            f"ordered paymux, raw, raw, paymux",
+        ),
     ]
     results: JSON = {
         "sizes": dataclasses.asdict(sizes),
         "pool_size": POOL_SIZE,
         "sandbox_max_connections": MAX_CONNECTIONS,
         "runs": [run.as_json() for run in runs],
+        "raw_runs": [run.as_json() for run in raws],
         "no_latency": {name: run.as_json() for name, run in cpu.items()},
         "load_average_before": load_before,
         "notes": [
@@ -548,6 +773,11 @@ def main() -> int:
             "httpx waits for a free one (at most that many calls in flight); requests opens an "
             "extra connection and discards it after the call (connections_discarded).",
             "The async/sync CPU ratio with no latency has no target: it is reported.",
+            "raw_runs: each concurrent configuration's floor, the same status calls through a "
+            "client that only signs, posts and reads the JSON (requests.Session trust_env=False "
+            f"pool {POOL_SIZE} on threads; httpx.AsyncClient with the async transport's limits "
+            "on tasks). Each configuration and its floor ran in halves ordered paymux, floor, "
+            "floor, paymux.",
         ],
     }
     return finish("async", args, results, ratios, targets)
@@ -579,6 +809,34 @@ def results_table(runs: Sequence[Run], floor: Run, sizes: Sizes) -> str:
                 ratio(run.rate, floor.rate),
             )
             for run in runs
+        ],
+    )
+
+
+def floors_table(ours: Sequence[Run], theirs: Sequence[Run]) -> str:
+    return table(
+        [
+            "configuration",
+            "floor",
+            "calls/s",
+            "floor calls/s",
+            "x floor calls/s",
+            "client CPU ms/call",
+            "floor CPU ms/call",
+            "x floor CPU",
+        ],
+        [
+            (
+                run.name,
+                raw.name.partition(", ")[2],
+                run.rate,
+                raw.rate,
+                ratio(run.rate, raw.rate),
+                run.cpu_ms,
+                raw.cpu_ms,
+                ratio(run.cpu_ms, raw.cpu_ms),
+            )
+            for run, raw in zip(ours, theirs, strict=True)
         ],
     )
 

@@ -219,7 +219,7 @@ def main() -> int:
             f"parse_notification / (raw verify + canonical encoding), {key_size}-bit",
             ratios[f"parse_notification_over_raw_verify_and_encoding_{key_size}"],
             "<=",
-            3,
+            2.0,
             "notification given as a mapping of query parameters",
         )
         for key_size in sizes

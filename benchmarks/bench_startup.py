@@ -206,7 +206,7 @@ def main() -> int:
             "import paymux + AliKassa provider class ready / dependencies alone",
             ratios["import_provider_ready_over_deps"],
             "<=",
-            1.2,
+            1.1,
             "import time inside fresh interpreters; key loading excluded (see connect)",
         ),
         Target(
