@@ -30,11 +30,6 @@ from typing import Any
 from paymux.errors import ConfigurationError
 from paymux.secrets import Secret
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 ENV_PREFIX = "PAYMUX__"
 ENV_CONFIG_FILE = "PAYMUX_CONFIG"
 ENV_DEFAULT = "PAYMUX_DEFAULT"
@@ -139,12 +134,7 @@ def load_config(
     base_dir = None
     if path:
         file = Path(path)
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ConfigurationError(f"cannot read {file}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigurationError(f"{file} is not valid TOML: {error}") from None
+        data = _read_toml(file)
         base_dir = file.resolve().parent
     providers = data.get("providers", {})
     if not isinstance(providers, Mapping):
@@ -175,3 +165,18 @@ def _env_tables(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
             )
         tables.setdefault(instance.lower(), {})[setting.lower()] = value
     return tables
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    """The TOML file's tables; the parser is imported only here, when a file is read (a host
+    configuring in code never pays for it)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(f"cannot read {file}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{file} is not valid TOML: {error}") from None

@@ -8,13 +8,14 @@ paymux does (metrics, audit trails, storing status changes) and register themsel
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from paymux._transport import Exchange
     from paymux.guards import Verdict
     from paymux.models import Notification, Payment, Payout, Refund

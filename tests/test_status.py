@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -252,3 +253,56 @@ def test_a_hostile_status_answer_is_an_invalid_response(
         provider.status(payment_id="1")
 
     assert raised.value.http_status == 200
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        pytest.param({"payment_status": "wait"}, "'id': ['Missing data", id="no-id"),
+        pytest.param({"id": 1}, "'payment_status': ['Missing data", id="no-status"),
+        pytest.param(
+            {"id": True, "payment_status": "wait"}, "'id': ['Not a valid integer", id="bool-id"
+        ),
+        pytest.param(
+            {"id": "1x", "payment_status": "wait"}, "'id': ['Not a valid integer", id="text-id"
+        ),
+        pytest.param(
+            {"id": 1, "payment_status": 7},
+            "'payment_status': ['Not a valid string",
+            id="number-status",
+        ),
+        pytest.param(
+            {"id": 1, "payment_status": "wait", "amount": "five"},
+            "'amount': ['Not a valid decimal amount",
+            id="word-amount",
+        ),
+        pytest.param(
+            {"id": 1, "payment_status": "wait", "is_partial_payment": "maybe"},
+            "'is_partial_payment': ['Not a valid boolean",
+            id="word-flag",
+        ),
+    ],
+)
+def test_a_status_answer_with_a_malformed_field_names_it(
+    via_proxy: tuple[AliKassaProvider, Proxy], answer: dict[str, object], named: str
+) -> None:
+    provider, proxy = via_proxy
+    proxy.then(STATUS, Canned(200, json.dumps(answer).encode()))
+
+    with pytest.raises(paymux.InvalidResponse, match=re.escape(named)):
+        provider.status(payment_id="1")
+
+
+def test_a_status_answer_keeps_the_fields_paymux_does_not_read_in_raw(
+    via_proxy: tuple[AliKassaProvider, Proxy],
+) -> None:
+    provider, proxy = via_proxy
+    answer = {"id": 1, "payment_status": "paid", "amount": "500.00", "new_field": {"x": [1]}}
+    proxy.then(STATUS, Canned(200, json.dumps(answer).encode()))
+
+    payment = provider.status(payment_id="1")
+
+    assert payment.status is PaymentStatus.PAID
+    assert payment.amount == Decimal("500.00")
+    assert payment.is_partial is False
+    assert payment.raw["new_field"] == {"x": [1]}

@@ -10,7 +10,6 @@ it this package, in every test session of every project that installs paymux.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from paymux import hookimpl
 
 if TYPE_CHECKING:
+    import argparse
+
     from paymux import Provider
     from paymux.providers.alikassa.keys import (
         CertificateFolder,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -129,6 +129,110 @@ def load(schema: marshmallow.Schema, body: Any, answer: Answer, what: str) -> di
     return loaded
 
 
+_Read = Callable[[Any], Any]
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError("Not a valid string.")
+
+
+def _integer(value: Any) -> int | None:
+    """A whole number, as JSON or as decimal text (ids come either way)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _WHOLE.fullmatch(value):
+        return int(value)
+    raise ValueError("Not a valid integer.")
+
+
+def _amount(value: Any) -> Decimal | None:
+    try:
+        return schemas.wire_decimal(value)
+    except ValueError:
+        raise ValueError("Not a valid decimal amount.") from None
+
+
+def _flag(value: Any) -> bool:
+    try:
+        return schemas.flag(value)
+    except ValueError:
+        raise ValueError("Not a valid boolean.") from None
+
+
+_WHOLE = re.compile(r"-?[0-9]{1,18}")
+
+CREATED_FIELDS: dict[str, tuple[str, _Read]] = {
+    "id": ("id", _integer),
+    "payment_status": ("payment_status", _text),
+    "url": ("url", _text),
+    "uuid": ("uuid", _text),
+    "card_number": ("cardNumber", _text),
+    "card_holder_name": ("cardHolderName", _text),
+    "bank": ("bank", _text),
+}
+"""A `v1/payment` answer's fields paymux reads: name -> (the answer's key, its reader)."""
+
+STATUS_FIELDS: dict[str, tuple[str, _Read]] = {
+    "id": ("id", _integer),
+    "payment_status": ("payment_status", _text),
+    "order_id": ("order_id", _text),
+    "url": ("url", _text),
+    "amount": ("amount", _amount),
+    "payment_amount": ("payment_amount", _amount),
+    "is_partial_payment": ("is_partial_payment", _flag),
+    "hold_amount": ("hold_amount", _amount),
+    "hold_at": ("hold_at", _text),
+    "commission_amount": ("commission_amount", _amount),
+    "currency": ("currency", _text),
+}
+"""A `v1/payment/status` answer's fields paymux reads (the rest stays in `Payment.raw`)."""
+
+REQUIRED = frozenset({"id", "payment_status"})
+
+
+def read(
+    readers: Mapping[str, tuple[str, _Read]], body: Any, answer: Answer, what: str
+) -> dict[str, Any]:
+    """The fields of `body` that paymux uses, typed, the others left alone (a gateway adds
+    fields freely); `InvalidResponse` naming every field that is missing or malformed."""
+    if not isinstance(body, Mapping):
+        raise InvalidResponse(
+            f"{what}: the answer is not a JSON object",
+            http_status=answer.status,
+            body=_excerpt(answer),
+            request_id=answer.request_id,
+        )
+    values: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {}
+    for name, (key, reader) in readers.items():
+        try:
+            values[name] = reader(body.get(key))
+        except ValueError as error:
+            problems[key] = [str(error)]
+        if values.get(name) is None and name in REQUIRED and key not in problems:
+            problems[key] = ["Missing data for required field."]
+    if problems:
+        raise InvalidResponse(
+            f"{what}: unexpected answer {problems}",
+            http_status=answer.status,
+            body=body,
+            request_id=answer.request_id,
+        )
+    unbounded = sorted(name for name, value in values.items() if _out_of_range(value))
+    if unbounded:
+        raise InvalidResponse(
+            f"{what}: implausible amounts in {', '.join(unbounded)}",
+            http_status=answer.status,
+            body=body,
+            request_id=answer.request_id,
+        )
+    return values
+
+
 def status_of(text: str, answer: Answer | None = None) -> PaymentStatus:
     """paymux's status for AliKassa's `payment_status` of a payment."""
     return _word(STATUSES, text, answer)
@@ -156,7 +260,14 @@ def created_payment(
     """The payment a successful `v1/payment` answer describes: its payment page, or for a
     host-to-host card-number service the card the payer transfers to."""
     body = decode(answer)
-    fields = load(schemas.CREATED, body, answer, "create")
+    fields = read(CREATED_FIELDS, body, answer, "create")
+    if fields["url"] is None and fields["card_number"] is None:
+        raise InvalidResponse(
+            "create: the answer names neither a payment page url nor a cardNumber to pay to",
+            http_status=answer.status,
+            body=body,
+            request_id=answer.request_id,
+        )
     return Payment(
         provider=PROVIDER,
         id=str(fields["id"]),
@@ -187,7 +298,7 @@ def status_payment(answer: Answer, asked: Mapping[str, str]) -> Payment:
     `InvalidResponse`, never taken for ours.
     """
     body = decode(answer)
-    fields = load(schemas.STATUS, body, answer, "status")
+    fields = read(STATUS_FIELDS, body, answer, "status")
     payment = Payment(
         provider=PROVIDER,
         id=str(fields["id"]),

@@ -154,7 +154,7 @@ def payment_body(request: PaymentRequest, *, currency: str, return_url: str | No
             "capture": request.capture,
             "idempotency_key": request.idempotency_key,
             "customer.ip": request.customer.ip,
-            "options": dict(request.options),
+            "options": dict(request.options) or None,  # None: no nested load for nothing
         },
     )
     options = values.get("options", {})
@@ -184,7 +184,7 @@ def refund_body(request: RefundRequest, *, currency: str) -> bytes:
             "currency": request.currency or currency,
             "description": request.description,
             "idempotency_key": request.idempotency_key,
-            "options": dict(request.options),
+            "options": dict(request.options) or None,  # None: no nested load for nothing
         },
     )
     body: dict[str, Any] = {

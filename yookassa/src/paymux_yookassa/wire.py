@@ -7,12 +7,10 @@ documented shape, and each caller turns it into its own error (`InvalidResponse`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
-
-import marshmallow
-from marshmallow import fields, validate
 
 from paymux import Payment, PaymentStatus, Refund, RefundStatus
 
@@ -44,64 +42,91 @@ class WireError(ValueError):
     """An object that is not the documented shape; the message names what is wrong."""
 
 
-class _Money(marshmallow.Schema):
-    class Meta:
-        unknown = marshmallow.EXCLUDE
+class _Reading:
+    """One object's fields read one by one, every problem collected (named like the object's
+    keys, `amount.value`), so that the error names all of them at once."""
 
-    value = fields.Decimal(required=True, validate=validate.Range(min=0))
-    currency = fields.String(required=True, validate=validate.Regexp(r"[A-Z]{3}\Z"))
+    def __init__(self, data: Any, kind: str) -> None:
+        if not isinstance(data, Mapping):
+            raise WireError(f"the {kind} is not a JSON object")
+        self.data: Mapping[str, Any] = data
+        self.kind = kind
+        self.problems: dict[str, list[str]] = {}
+
+    def text(self, key: str, *, required: bool = False, longest: int | None = None) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.problems[key] = ["Missing data for required field."]
+            return None
+        if not isinstance(value, str):
+            self.problems[key] = ["Not a valid string."]
+        elif longest is not None and not 1 <= len(value) <= longest:
+            self.problems[key] = [f"Length must be between 1 and {longest}."]
+        return value
+
+    def word(self, key: str, words: Mapping[str, Any]) -> Any:
+        value = self.text(key, required=True)
+        if isinstance(value, str) and value not in words:
+            self.problems[key] = [f"Must be one of: {', '.join(words)}."]
+        return value
+
+    def money(self, key: str, *, required: bool = False) -> dict[str, Any] | None:
+        """YooKassa's amount object: `value` a decimal not below 0, `currency` ISO 4217."""
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.problems[key] = ["Missing data for required field."]
+            return None
+        if not isinstance(value, Mapping):
+            self.problems[key] = ["Invalid input type."]
+            return None
+        amount = _decimal(value.get("value"))
+        currency = value.get("currency")
+        if amount is None or amount < 0:
+            self.problems[f"{key}.value"] = ["Not a valid amount (a decimal, 0 or more)."]
+        if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+            self.problems[f"{key}.currency"] = ["Not a currency code."]
+        return {"value": amount, "currency": currency}
+
+    def inner(self, key: str, names: tuple[str, ...]) -> dict[str, Any]:
+        """A nested object's text fields `names` (an absent object reads as empty)."""
+        value = self.data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problems[key] = ["Invalid input type."]
+            return {}
+        found = {name: value[name] for name in names if value.get(name) is not None}
+        if any(not isinstance(each, str) for each in found.values()):
+            self.problems[key] = ["Not a valid string."]
+        return found
+
+    def metadata(self) -> Mapping[str, Any]:
+        value = self.data.get("metadata")
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            self.problems["metadata"] = ["Not a valid mapping type."]
+            return {}
+        return value
+
+    def done(self) -> None:
+        if self.problems:
+            raise WireError(f"the {self.kind} object is not as documented: {self.problems}")
 
 
-class _Confirmation(marshmallow.Schema):
-    class Meta:
-        unknown = marshmallow.EXCLUDE
-
-    confirmation_url = fields.String()
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
-class _Cancellation(marshmallow.Schema):
-    class Meta:
-        unknown = marshmallow.EXCLUDE
-
-    party = fields.String()
-    reason = fields.String()
-
-
-class _Recipient(marshmallow.Schema):
-    class Meta:
-        unknown = marshmallow.EXCLUDE
-
-    account_id = fields.String()
-
-
-class _Payment(marshmallow.Schema):
-    class Meta:
-        unknown = marshmallow.EXCLUDE
-
-    id = fields.String(required=True, validate=validate.Length(1, 64))
-    status = fields.String(required=True, validate=validate.OneOf(PAYMENT_STATUSES))
-    amount = fields.Nested(_Money, required=True)
-    income_amount = fields.Nested(_Money)
-    refunded_amount = fields.Nested(_Money)
-    confirmation = fields.Nested(_Confirmation)
-    expires_at = fields.String()
-    metadata = fields.Dict(keys=fields.String(), allow_none=True)
-    cancellation_details = fields.Nested(_Cancellation)
-    recipient = fields.Nested(_Recipient)
-
-
-class _Refund(marshmallow.Schema):
-    class Meta:
-        unknown = marshmallow.EXCLUDE
-
-    id = fields.String(required=True, validate=validate.Length(1, 64))
-    payment_id = fields.String(required=True, validate=validate.Length(1, 64))
-    status = fields.String(required=True, validate=validate.OneOf(REFUND_STATUSES))
-    amount = fields.Nested(_Money, required=True)
-
-
-_PAYMENT = _Payment()
-_REFUND = _Refund()
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
 
 def status_of(status: str, cancellation: Mapping[str, str] | None) -> PaymentStatus:
@@ -116,40 +141,54 @@ def status_of(status: str, cancellation: Mapping[str, str] | None) -> PaymentSta
 
 def payment_of(data: Any) -> Payment:
     """A payment object (`GET v3/payments/{id}`, a create, a capture, a notification)."""
-    values = _load(_PAYMENT, data, "payment")
-    status = status_of(values["status"], values.get("cancellation_details"))
-    amount: Decimal = values["amount"]["value"]
-    income = values.get("income_amount")
-    metadata = values.get("metadata") or {}
-    order_id = metadata.get("order_id")
+    reading = _Reading(data, "payment")
+    payment_id = reading.text("id", required=True, longest=64)
+    word = reading.word("status", PAYMENT_STATUSES)
+    money = reading.money("amount", required=True)
+    income = reading.money("income_amount")
+    refunded = reading.money("refunded_amount")
+    confirmation = reading.inner("confirmation", ("confirmation_url",))
+    cancellation = reading.inner("cancellation_details", ("party", "reason"))
+    expires_at = reading.text("expires_at")
+    order_id = reading.metadata().get("order_id")
+    reading.done()
+    assert money is not None  # required: done() raised otherwise
+    status = status_of(word, cancellation)
+    amount: Decimal = money["value"]
     held = status is PaymentStatus.AUTHORIZED
     return Payment(
         provider=PROVIDER,
-        id=values["id"],
+        id=payment_id,
         order_id=order_id if isinstance(order_id, str) else None,
         status=status,
         amount=amount,
         paid_amount=amount if status is PaymentStatus.PAID else None,
         fee=amount - income["value"] if income is not None else None,
-        currency=values["amount"]["currency"],
-        redirect_url=values.get("confirmation", {}).get("confirmation_url"),
+        currency=money["currency"],
+        redirect_url=confirmation.get("confirmation_url"),
         hold_amount=amount if held else None,
-        hold_until=values.get("expires_at") if held else None,
-        refunded_amount=values.get("refunded_amount", {}).get("value"),
+        hold_until=expires_at if held else None,
+        refunded_amount=refunded["value"] if refunded is not None else None,
         raw=data,
     )
 
 
 def refund_of(data: Any) -> Refund:
     """A refund object (`GET v3/refunds/{id}`, a refund made, a notification)."""
-    values = _load(_REFUND, data, "refund")
+    reading = _Reading(data, "refund")
+    refund_id = reading.text("id", required=True, longest=64)
+    payment_id = reading.text("payment_id", required=True, longest=64)
+    word = reading.word("status", REFUND_STATUSES)
+    money = reading.money("amount", required=True)
+    reading.done()
+    assert money is not None  # required: done() raised otherwise
     return Refund(
         provider=PROVIDER,
-        id=values["id"],
-        payment_id=values["payment_id"],
-        status=REFUND_STATUSES[values["status"]],
-        amount=values["amount"]["value"],
-        currency=values["amount"]["currency"],
+        id=refund_id,
+        payment_id=payment_id,
+        status=REFUND_STATUSES[word],
+        amount=money["value"],
+        currency=money["currency"],
         raw=data,
     )
 
@@ -159,13 +198,3 @@ def recipient_of(data: Mapping[str, Any]) -> str | None:
     recipient = data.get("recipient")
     account = recipient.get("account_id") if isinstance(recipient, Mapping) else None
     return str(account) if account is not None else None
-
-
-def _load(schema: marshmallow.Schema, data: Any, kind: str) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise WireError(f"the {kind} is not a JSON object")
-    try:
-        values: dict[str, Any] = schema.load(data)
-    except marshmallow.ValidationError as error:
-        raise WireError(f"the {kind} object is not as documented: {error.messages}") from None
-    return values
