@@ -15,7 +15,7 @@ HTTP Basic auth with the shop id and secret key, a fresh uuid4 `Idempotence-Key`
 * `paymux`   - `paymux.connect(settings)` once, then `provider.create(PaymentRequest(...))` and
                `provider.status(payment_id=...)`: marshmallow checks of the request, the JSON
                body, the exactly-once runner, the pooled `requests` session, the answer read
-               through marshmallow into a `Payment`, events and observers.
+               field by field into a `Payment`, events and observers.
 * `floor`    - the least a correct Python client does on the same HTTP stack: one
                `requests.Session` (`trust_env=False`, an `HTTPAdapter(pool_connections=1,
                pool_maxsize=32)` mounted, like paymux's), the Basic auth header computed once,

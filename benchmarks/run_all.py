@@ -24,6 +24,8 @@ SCRIPTS = (
     "bench_sweep",
     "bench_async",
     "bench_scale",
+    "bench_yookassa",
+    "bench_stacks",
 )
 
 

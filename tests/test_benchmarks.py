@@ -20,6 +20,8 @@ SCRIPTS = (
     "bench_sweep",
     "bench_async",
     "bench_scale",
+    "bench_yookassa",
+    "bench_stacks",
     "run_all",
 )
 SUMMARY_KEYS = {"benchmark", "quick", "ratios", "targets", "results_file"}
@@ -32,7 +34,7 @@ def test_script_runs_quick_and_ends_with_a_json_summary(script: str, tmp_path: P
         [sys.executable, str(BENCHMARKS / f"{script}.py"), "--quick", "--results-dir", tmp_path],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # run_all runs every script in turn
         check=False,
     )
     assert done.returncode == 0, done.stderr
