@@ -95,24 +95,31 @@ class Registry:
                 self.plugin_manager.unregister(plugin)
 
     def publish_exchange(self, exchange: Exchange) -> None:
-        self.plugin_manager.hook.paymux_exchange(exchange=exchange)
+        _dispatch(self.plugin_manager.hook.paymux_exchange, exchange=exchange)
 
     def publish_payment(self, payment: Payment, source: str) -> None:
-        self.plugin_manager.hook.paymux_payment_update(payment=payment, source=source)
+        _dispatch(self.plugin_manager.hook.paymux_payment_update, payment=payment, source=source)
 
     def publish_refund(self, refund: Refund, source: str) -> None:
-        self.plugin_manager.hook.paymux_refund_update(refund=refund, source=source)
+        _dispatch(self.plugin_manager.hook.paymux_refund_update, refund=refund, source=source)
 
     def publish_payout(self, payout: Payout, source: str) -> None:
-        self.plugin_manager.hook.paymux_payout_update(payout=payout, source=source)
+        _dispatch(self.plugin_manager.hook.paymux_payout_update, payout=payout, source=source)
 
     def publish_verdict(self, notification: Notification, verdict: Verdict) -> None:
-        self.plugin_manager.hook.paymux_notification_verdict(
-            notification=notification, verdict=verdict
+        _dispatch(
+            self.plugin_manager.hook.paymux_notification_verdict,
+            notification=notification,
+            verdict=verdict,
         )
 
     def publish_sweep(self, provider: str, instance: str, report: SweepReport) -> None:
-        self.plugin_manager.hook.paymux_sweep(provider=provider, instance=instance, report=report)
+        _dispatch(
+            self.plugin_manager.hook.paymux_sweep,
+            provider=provider,
+            instance=instance,
+            report=report,
+        )
 
     def connect(self, instance: InstanceConfig) -> Provider:
         """A ready provider for one configured instance, reporting to this registry's observers."""
@@ -248,3 +255,10 @@ def connect(
         instance = (config if config is not None else load_config()).instance(target)
     del target  # the host's settings may hold a plain password: out of this frame's locals
     return default_registry().connect(instance)
+
+
+def _dispatch(hook: pluggy.HookCaller, **arguments: object) -> None:
+    """Call `hook` when some plugin implements it: publishing happens on every call, and most
+    hosts observe nothing."""
+    if hook.get_hookimpls():
+        hook(**arguments)
