@@ -102,6 +102,14 @@ def _depth_within(body: Any, limit: int) -> bool:
 
 def load(schema: marshmallow.Schema, body: Any, answer: Answer, what: str) -> dict[str, Any]:
     """`body` through `schema`, or `InvalidResponse` naming what was wrong."""
+    try:
+        loaded: dict[str, Any] = schema.load(_object(body, answer, what))
+    except marshmallow.ValidationError as error:
+        raise _unexpected(answer, body, f"{what}: unexpected answer {error.messages}") from None
+    return _bounded(loaded, body, answer, what)
+
+
+def _object(body: Any, answer: Answer, what: str) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise InvalidResponse(
             f"{what}: the answer is not a JSON object",
@@ -109,24 +117,21 @@ def load(schema: marshmallow.Schema, body: Any, answer: Answer, what: str) -> di
             body=_excerpt(answer),
             request_id=answer.request_id,
         )
-    try:
-        loaded: dict[str, Any] = schema.load(body)
-    except marshmallow.ValidationError as error:
-        raise InvalidResponse(
-            f"{what}: unexpected answer {error.messages}",
-            http_status=answer.status,
-            body=body,
-            request_id=answer.request_id,
-        ) from None
-    unbounded = sorted(name for name, value in loaded.items() if _out_of_range(value))
+    return body
+
+
+def _bounded(values: dict[str, Any], body: Any, answer: Answer, what: str) -> dict[str, Any]:
+    """`values`, unless an amount in them reaches absurdly far from the point."""
+    unbounded = sorted(name for name, value in values.items() if _out_of_range(value))
     if unbounded:
-        raise InvalidResponse(
-            f"{what}: implausible amounts in {', '.join(unbounded)}",
-            http_status=answer.status,
-            body=body,
-            request_id=answer.request_id,
-        )
-    return loaded
+        raise _unexpected(answer, body, f"{what}: implausible amounts in {', '.join(unbounded)}")
+    return values
+
+
+def _unexpected(answer: Answer, body: Any, message: str) -> InvalidResponse:
+    return InvalidResponse(
+        message, http_status=answer.status, body=body, request_id=answer.request_id
+    )
 
 
 _Read = Callable[[Any], Any]
@@ -199,38 +204,19 @@ def read(
 ) -> dict[str, Any]:
     """The fields of `body` that paymux uses, typed, the others left alone (a gateway adds
     fields freely); `InvalidResponse` naming every field that is missing or malformed."""
-    if not isinstance(body, Mapping):
-        raise InvalidResponse(
-            f"{what}: the answer is not a JSON object",
-            http_status=answer.status,
-            body=_excerpt(answer),
-            request_id=answer.request_id,
-        )
+    found = _object(body, answer, what)
     values: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     for name, (key, reader) in readers.items():
         try:
-            values[name] = reader(body.get(key))
+            values[name] = reader(found.get(key))
         except ValueError as error:
             problems[key] = [str(error)]
         if values.get(name) is None and name in REQUIRED and key not in problems:
             problems[key] = ["Missing data for required field."]
     if problems:
-        raise InvalidResponse(
-            f"{what}: unexpected answer {problems}",
-            http_status=answer.status,
-            body=body,
-            request_id=answer.request_id,
-        )
-    unbounded = sorted(name for name, value in values.items() if _out_of_range(value))
-    if unbounded:
-        raise InvalidResponse(
-            f"{what}: implausible amounts in {', '.join(unbounded)}",
-            http_status=answer.status,
-            body=body,
-            request_id=answer.request_id,
-        )
-    return values
+        raise _unexpected(answer, body, f"{what}: unexpected answer {problems}")
+    return _bounded(values, body, answer, what)
 
 
 def status_of(text: str, answer: Answer | None = None) -> PaymentStatus:
